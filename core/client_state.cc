@@ -1,0 +1,118 @@
+#include "core/client_state.h"
+
+#include <algorithm>
+
+namespace sonar::core {
+
+const char* CellName(Cell cell) {
+  switch (cell) {
+    case Cell::kGemeenteWithProfile: return "gemeente_with_profile";
+    case Cell::kGemeenteWithoutProfile: return "gemeente_without_profile";
+    case Cell::kUwvWithProfile: return "uwv_with_profile";
+    case Cell::kUwvWithoutProfile: return "uwv_without_profile";
+    case Cell::kRegisterOnly: return "register_only";
+    case Cell::kSonarOnly: return "sonar_only";
+    case Cell::kNone: break;
+  }
+  return "none";
+}
+
+void ApplyEvent(const Event& event, ClientState& state) {
+  switch (event.kind) {
+    case EventKind::kClientRegistered:
+      state.in_sonar = true;
+      state.registrant = event.registrant;
+      state.residence = event.municipality_code;
+      break;
+    case EventKind::kClientDeregistered: state.in_sonar = false; break;
+    case EventKind::kProfileCompleted: state.profile = true; break;
+    case EventKind::kProfileWithdrawn: state.profile = false; break;
+    case EventKind::kRegistrantChanged: state.registrant = event.registrant; break;
+    case EventKind::kClientMoved: state.residence = event.municipality_code; break;
+    case EventKind::kTargetGroupEntered:
+      state.in_register = true;
+      state.residence = event.municipality_code;
+      break;
+    case EventKind::kTargetGroupLeft: state.in_register = false; break;
+    case EventKind::kUnspecified: break;
+  }
+}
+
+Cell CellOf(const ClientState& state) {
+  if (state.in_register && state.in_sonar) {
+    const bool gemeente = state.registrant == Registrant::kGemeente;
+    if (gemeente) return state.profile ? Cell::kGemeenteWithProfile : Cell::kGemeenteWithoutProfile;
+    return state.profile ? Cell::kUwvWithProfile : Cell::kUwvWithoutProfile;
+  }
+  if (state.in_register) return Cell::kRegisterOnly;
+  if (state.in_sonar) return Cell::kSonarOnly;
+  return Cell::kNone;
+}
+
+Placement PlacementOf(const ClientState& state) {
+  const Cell cell = CellOf(state);
+  // A counted person always has a residence (every event that enters a cell sets one); the
+  // guard keeps a malformed history from counting under an empty code.
+  if (cell == Cell::kNone || state.residence.empty()) return {};
+  return {cell, state.residence};
+}
+
+void SortHistory(std::vector<Event>& history) {
+  std::sort(history.begin(), history.end(),
+            [](const Event& a, const Event& b) { return CompareByEventTime(a, b) < 0; });
+}
+
+ClientState FoldHistory(std::span<const Event> history) {
+  std::vector<Event> sorted(history.begin(), history.end());
+  SortHistory(sorted);
+  ClientState state;
+  for (const Event& e : sorted) ApplyEvent(e, state);
+  return state;
+}
+
+void AddHistoryContribution(std::span<const Event> sorted_history, int sign, QuarterDeltas& out) {
+  auto add = [&out](int quarter, const Placement& p, int64_t n) {
+    if (p.cell == Cell::kNone) return;
+    auto [it, inserted] = out.try_emplace(DeltaKey{quarter, p.municipality_code, p.cell}, 0);
+    it->second += n;
+    if (it->second == 0) out.erase(it);
+  };
+  ClientState state;
+  Placement current;
+  size_t i = 0;
+  while (i < sorted_history.size()) {
+    // Events at one instant take effect together; only the placement after all of them counts.
+    const Instant at = sorted_history[i].occurred_at;
+    for (; i < sorted_history.size() && sorted_history[i].occurred_at == at; ++i) {
+      ApplyEvent(sorted_history[i], state);
+    }
+    Placement next = PlacementOf(state);
+    if (next == current) continue;
+    const int quarter = QuarterOf(at).Index();
+    add(quarter, current, -sign);
+    add(quarter, next, sign);
+    current = std::move(next);
+  }
+}
+
+void AddHistoryChange(std::span<const Event> before, std::span<const Event> after,
+                      QuarterDeltas& quarter_deltas, LiveDeltas& live_deltas) {
+  AddHistoryContribution(before, -1, quarter_deltas);
+  AddHistoryContribution(after, +1, quarter_deltas);
+  ClientState before_state, after_state;
+  for (const Event& e : before) ApplyEvent(e, before_state);
+  for (const Event& e : after) ApplyEvent(e, after_state);
+  const Placement old_place = PlacementOf(before_state);
+  const Placement new_place = PlacementOf(after_state);
+  if (old_place == new_place) return;
+  auto add = [&live_deltas](const Placement& p, int64_t n) {
+    if (p.cell == Cell::kNone) return;
+    auto [it, inserted] = live_deltas.try_emplace(LiveKey{p.municipality_code, p.cell}, 0);
+    it->second += n;
+    if (it->second == 0) live_deltas.erase(it);
+  };
+  add(old_place, -1);
+  add(new_place, +1);
+}
+
+}  // namespace sonar::core

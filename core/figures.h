@@ -1,0 +1,79 @@
+// The published figures (SPEC section 4): per municipality the four Sonar cells and their total,
+// per region their sums, the register total, the number known in Sonar and the coverage.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/client_state.h"
+#include "core/reference_data.h"
+
+namespace sonar::core {
+
+struct CellCounts {
+  int64_t gemeente_with_profile = 0;
+  int64_t gemeente_without_profile = 0;
+  int64_t uwv_with_profile = 0;
+  int64_t uwv_without_profile = 0;
+  int64_t register_only = 0;
+  int64_t sonar_only = 0;
+
+  void Add(Cell cell, int64_t n);
+  void Add(const CellCounts& other);
+  // "Totaal in Sonar": the four published cells.
+  [[nodiscard]] int64_t TotalInSonar() const {
+    return gemeente_with_profile + gemeente_without_profile + uwv_with_profile +
+           uwv_without_profile;
+  }
+  // Everyone in the target-group register: the four cells plus REGISTER_ONLY.
+  [[nodiscard]] int64_t RegisterTotal() const { return TotalInSonar() + register_only; }
+
+  friend bool operator==(const CellCounts&, const CellCounts&) = default;
+};
+
+// A counter total keyed by the raw residence code it was recorded under.
+struct CounterRow {
+  std::string municipality_code;
+  Cell cell = Cell::kNone;
+  int64_t n = 0;
+};
+
+struct MunicipalityFigures {
+  std::string code;
+  std::string name;
+  CellCounts cells;
+};
+
+struct RegionFigures {
+  RegionInfo region;
+  std::vector<MunicipalityFigures> municipalities;  // by name
+  CellCounts total;
+
+  [[nodiscard]] int64_t RegisterTotal() const { return total.RegisterTotal(); }
+  [[nodiscard]] int64_t KnownInSonar() const { return total.TotalInSonar(); }
+  // Known in Sonar / register total; 0 when the register is empty.
+  [[nodiscard]] double Coverage() const;
+};
+
+// Places counter rows on the municipality layout of `on`: every raw code is mapped to the
+// successor it had merged into by then, and that municipality to its region then. Rows whose
+// municipality is not in a region are left out.
+class FiguresBuilder final {
+ public:
+  FiguresBuilder(const ReferenceData& reference, Date on);
+
+  [[nodiscard]] RegionFigures Region(int region, std::span<const CounterRow> rows) const;
+  // One entry per region, by number; municipalities are left empty.
+  [[nodiscard]] std::vector<RegionFigures> National(std::span<const CounterRow> rows) const;
+
+ private:
+  const ReferenceData& reference_;
+  Date on_;
+};
+
+// Coverage as published: a whole percent, rounded half up.
+[[nodiscard]] int RoundedPercent(int64_t numerator, int64_t denominator);
+
+}  // namespace sonar::core

@@ -1,0 +1,173 @@
+#include "ingest/batch_processor.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include "core/validation.h"
+
+namespace sonar::ingest {
+namespace {
+
+using EventKey = std::pair<std::string_view, std::string_view>;  // (source, event_id)
+
+// Identifiers are echoed back and stored only when they are plain printable ASCII of a sane
+// length; anything else (invalid UTF-8, control bytes) could break a log line or a text column.
+std::string Printable(std::string_view id, size_t max_size) {
+  const bool ok = !id.empty() && id.size() <= max_size &&
+                  std::all_of(id.begin(), id.end(), [](char c) { return c >= 0x20 && c <= 0x7E; });
+  return ok ? std::string(id) : std::string();
+}
+
+// The batch after validation and in-batch deduplication.
+struct Triage {
+  std::vector<size_t> candidates;  // indexes of first occurrences of valid events
+  std::vector<std::pair<size_t, size_t>> repeats;  // (index, index of its first occurrence)
+  std::vector<std::pair<size_t, core::Rejection>> rejected;
+};
+
+Triage TriageBatch(std::span<const IncomingEvent> events, core::Instant now,
+                   const core::ReferenceData& reference) {
+  Triage t;
+  std::map<EventKey, size_t> first_by_key;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const IncomingEvent& in = events[i];
+    if (!in.event) {
+      t.rejected.emplace_back(i, in.decode_error.value_or(core::Rejection{"malformed", "malformed event"}));
+      continue;
+    }
+    if (auto rejection = core::ValidateEvent(*in.event, now, reference)) {
+      t.rejected.emplace_back(i, *std::move(rejection));
+      continue;
+    }
+    auto [it, inserted] = first_by_key.try_emplace({in.event->source, in.event->event_id}, i);
+    if (inserted) {
+      t.candidates.push_back(i);
+    } else {
+      t.repeats.emplace_back(i, it->second);
+    }
+  }
+  return t;
+}
+
+core::Rejection ConflictRejection() {
+  return {"conflict",
+          "an event with this source and event_id but different content was already received; "
+          "the first one stays"};
+}
+
+}  // namespace
+
+BatchProcessor::BatchProcessor(BatchStore& store, const core::ReferenceData& reference,
+                               int max_attempts)
+    : store_(store), reference_(reference), max_attempts_(max_attempts) {}
+
+absl::StatusOr<BatchResult> BatchProcessor::Process(std::span<const IncomingEvent> events,
+                                                    const BatchMeta& meta, core::Instant now,
+                                                    const PayloadOf& payload_of) {
+  absl::Status last;
+  for (int attempt = 1; attempt <= max_attempts_; ++attempt) {
+    auto result = Attempt(events, meta, now, payload_of);
+    if (result.ok()) {
+      result->attempts = attempt;
+      return result;
+    }
+    last = result.status();
+    if (last.code() != absl::StatusCode::kAborted) return last;
+  }
+  return last;
+}
+
+absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEvent> events,
+                                                    const BatchMeta& meta, core::Instant now,
+                                                    const PayloadOf& payload_of) {
+  Triage triage = TriageBatch(events, now, reference_);
+  auto tx = store_.Begin();
+  if (!tx.ok()) return tx.status();
+  BatchTransaction& txn = **tx;
+
+  // 1. Lock every person the batch touches, in one sorted order (no deadlocks between batches).
+  std::vector<std::string> refs;
+  for (size_t i : triage.candidates) refs.push_back(events[i].event->client_ref);
+  std::sort(refs.begin(), refs.end());
+  refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
+  auto histories = txn.LockHistories(refs);
+  if (!histories.ok()) return histories.status();
+
+  // 2. Store new events; a key seen before is a duplicate or a conflict.
+  std::vector<core::Event> candidate_events;
+  candidate_events.reserve(triage.candidates.size());
+  for (size_t i : triage.candidates) candidate_events.push_back(*events[i].event);
+  auto stored = txn.InsertEvents(candidate_events);
+  if (!stored.ok()) return stored.status();
+
+  BatchResult result;
+  std::map<std::string_view, std::vector<const core::Event*>> added_by_ref;
+  // What each key holds after this batch: the stored event, or the one this batch inserted.
+  std::map<size_t, const core::Event*> content_by_first_index;
+  for (size_t c = 0; c < triage.candidates.size(); ++c) {
+    const size_t i = triage.candidates[c];
+    const std::optional<core::Event>& existing = (*stored)[c];
+    content_by_first_index[i] = existing ? &*existing : &*events[i].event;
+    if (!existing) {
+      ++result.accepted;
+      added_by_ref[events[i].event->client_ref].push_back(&*events[i].event);
+    } else if (existing->SameContent(*events[i].event)) {
+      ++result.duplicates;
+    } else {
+      triage.rejected.emplace_back(i, ConflictRejection());
+    }
+  }
+  for (const auto& [i, first] : triage.repeats) {
+    if (events[i].event->SameContent(*content_by_first_index[first])) {
+      ++result.duplicates;
+    } else {
+      triage.rejected.emplace_back(i, ConflictRejection());
+    }
+  }
+
+  // 3. Fold each changed person's history and turn the change into counter deltas.
+  core::QuarterDeltas quarter_deltas;
+  core::LiveDeltas live_deltas;
+  std::vector<std::string> changed_refs;
+  std::vector<std::vector<core::Event>> changed_histories;
+  for (size_t p = 0; p < refs.size(); ++p) {
+    auto added = added_by_ref.find(refs[p]);
+    if (added == added_by_ref.end()) continue;
+    std::vector<core::Event>& before = (*histories)[p];
+    core::SortHistory(before);
+    std::vector<core::Event> after = before;
+    for (const core::Event* e : added->second) {
+      after.push_back(*e);
+      after.back().client_ref.clear();  // the history row is keyed by the person already
+    }
+    core::SortHistory(after);
+    core::AddHistoryChange(before, after, quarter_deltas, live_deltas);
+    changed_refs.push_back(refs[p]);
+    changed_histories.push_back(std::move(after));
+  }
+  if (auto s = txn.StoreHistories(changed_refs, changed_histories); !s.ok()) return s;
+  if (auto s = txn.AddDeltas(quarter_deltas, live_deltas); !s.ok()) return s;
+
+  // 4. Keep every rejected event, with its reason, for inspection.
+  std::sort(triage.rejected.begin(), triage.rejected.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<QuarantinedEvent> quarantine;
+  for (const auto& [i, rejection] : triage.rejected) {
+    const IncomingEvent& in = events[i];
+    const std::string echo_id = Printable(in.event_id, 128);
+    result.rejections.push_back(
+        {static_cast<uint32_t>(i), echo_id, rejection.code, rejection.reason});
+    quarantine.push_back({static_cast<uint32_t>(i), Printable(in.source, 64), echo_id,
+                          rejection.code, rejection.reason, payload_of ? payload_of(i) : std::string()});
+  }
+  if (auto s = txn.Quarantine(quarantine); !s.ok()) return s;
+
+  auto position = txn.Commit(meta, result.accepted, result.duplicates,
+                             static_cast<uint32_t>(result.rejections.size()));
+  if (!position.ok()) return position.status();
+  result.position = *position;
+  return result;
+}
+
+}  // namespace sonar::ingest

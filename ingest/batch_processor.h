@@ -1,0 +1,69 @@
+// Applies one batch of events in one transaction: deduplicates, detects conflicts, folds each
+// touched person's history with the new events and writes the resulting counter deltas.
+//
+// Not thread-safe; one per worker (it is bound to one BatchStore, i.e. one connection).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/event.h"
+#include "core/reference_data.h"
+#include "core/validation.h"
+#include "ingest/batch_store.h"
+
+namespace sonar::ingest {
+
+// One event of a request: either decoded into a domain event, or already rejected while
+// decoding (e.g. no kind set).
+struct IncomingEvent {
+  std::optional<core::Event> event;
+  std::optional<core::Rejection> decode_error;
+  std::string source;    // as sent, for the rejection record (may be invalid)
+  std::string event_id;  // as sent
+};
+
+// The event at an index as received, for quarantine; called only for rejected events. It must
+// leave out any value that may never be stored (a BSN-like client_ref).
+using PayloadOf = std::function<std::string(size_t index)>;
+
+struct EventRejection {
+  uint32_t index = 0;
+  std::string event_id;  // empty when the sent id was not valid to echo
+  std::string code;
+  std::string reason;
+};
+
+struct BatchResult {
+  uint32_t accepted = 0;
+  uint32_t duplicates = 0;
+  std::vector<EventRejection> rejections;
+  int64_t position = 0;
+  int attempts = 0;
+};
+
+class BatchProcessor final {
+ public:
+  BatchProcessor(BatchStore& store, const core::ReferenceData& reference, int max_attempts = 5);
+
+  // Commits the batch; on error nothing of it is stored (and it must not be acknowledged).
+  [[nodiscard]] absl::StatusOr<BatchResult> Process(std::span<const IncomingEvent> events,
+                                                    const BatchMeta& meta, core::Instant now,
+                                                    const PayloadOf& payload_of);
+
+ private:
+  [[nodiscard]] absl::StatusOr<BatchResult> Attempt(std::span<const IncomingEvent> events,
+                                                    const BatchMeta& meta, core::Instant now,
+                                                    const PayloadOf& payload_of);
+
+  BatchStore& store_;
+  const core::ReferenceData& reference_;
+  int max_attempts_;
+};
+
+}  // namespace sonar::ingest

@@ -1,0 +1,78 @@
+// What the write path needs from storage: one transaction per batch, in a fixed order of steps.
+// Implemented by storage::PgBatchStore; tests of BatchProcessor may use a fake.
+//
+// Errors: UNAVAILABLE when the database cannot be reached or the outcome of a COMMIT is unknown
+// (the batch must then not be acknowledged; a resend is safe because events are idempotent),
+// ABORTED for a serialization failure or deadlock (the caller retries the whole batch),
+// INTERNAL for anything else.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/client_state.h"
+#include "core/event.h"
+
+namespace sonar::ingest {
+
+// A rejected event, kept for inspection. `payload` is the event as received, with any value that
+// must never be stored (a BSN-like client_ref) already removed by the caller.
+struct QuarantinedEvent {
+  uint32_t index = 0;
+  std::string source;    // empty when not valid to store
+  std::string event_id;  // empty when not valid to store
+  std::string code;
+  std::string reason;
+  std::string payload;
+};
+
+struct BatchMeta {
+  std::string stream_id;  // which stream or call the batch came on, for inspection
+  uint64_t batch_id = 0;  // the producer's batch id
+};
+
+class BatchTransaction {
+ public:
+  virtual ~BatchTransaction() = default;
+
+  // Locks the persons (sorted, distinct client refs) for the rest of the transaction and returns
+  // each one's stored history (empty for a new person), in the same order.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<std::vector<core::Event>>> LockHistories(
+      std::span<const std::string> sorted_client_refs) = 0;
+
+  // Stores the events whose (source, event_id) is new. For every event returns nullopt if it was
+  // inserted, or the event already stored under its key.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<std::optional<core::Event>>> InsertEvents(
+      std::span<const core::Event> events) = 0;
+
+  // Replaces the histories of persons locked by LockHistories.
+  [[nodiscard]] virtual absl::Status StoreHistories(
+      std::span<const std::string> client_refs,
+      std::span<const std::vector<core::Event>> histories) = 0;
+
+  [[nodiscard]] virtual absl::Status AddDeltas(const core::QuarterDeltas& quarter_deltas,
+                                               const core::LiveDeltas& live_deltas) = 0;
+
+  [[nodiscard]] virtual absl::Status Quarantine(std::span<const QuarantinedEvent> events) = 0;
+
+  // Durable on OK. Returns the batch's ingest position (monotonic per database).
+  [[nodiscard]] virtual absl::StatusOr<int64_t> Commit(const BatchMeta& meta, uint32_t accepted,
+                                                       uint32_t duplicates,
+                                                       uint32_t rejected) = 0;
+};
+
+class BatchStore {
+ public:
+  virtual ~BatchStore() = default;
+  [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<BatchTransaction>> Begin() = 0;
+  // True once the store has a working connection (for health checks).
+  [[nodiscard]] virtual bool Healthy() const = 0;
+};
+
+}  // namespace sonar::ingest

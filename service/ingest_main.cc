@@ -1,0 +1,114 @@
+// sonar-ingest: applies the schema migrations, then serves IngestService.
+#include <CLI/CLI.hpp>
+#include <chrono>
+
+#include "core/reference_data.h"
+#include "ingest/ingest_pipeline.h"
+#include "service/ingest_service.h"
+#include "service/json_log.h"
+#include "service/server_runner.h"
+#include "storage/migrator.h"
+#include "storage/pg_batch_store.h"
+#include "storage/pg_connection.h"
+
+namespace {
+
+sonar::core::Instant SystemNow() {
+  return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace sonar;
+  CLI::App app{"sonar-ingest: events over gRPC into live counters in PostgreSQL"};
+  std::string database_url, listen = "127.0.0.1:50051", port_file, log_level = "info";
+  int workers = 2, max_in_flight = 4, max_batch_events = 10'000, drain_grace_ms = 25'000;
+  bool migrate_only = false;
+  app.set_config("--config", "", "Read options from a TOML/INI file");
+  app.add_option("--database-url", database_url, "libpq URL of the database")
+      ->envname("SONAR_DATABASE_URL")
+      ->required();
+  app.add_option("--listen", listen, "host:port to serve on (port 0: pick a free one)")
+      ->envname("SONAR_INGEST_LISTEN")
+      ->capture_default_str();
+  app.add_option("--port-file", port_file, "write the bound port to this file");
+  app.add_option("--workers", workers, "database connections committing batches")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--max-in-flight", max_in_flight, "batches per stream between read and ack")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--max-batch-events", max_batch_events, "events allowed in one request")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--drain-grace-ms", drain_grace_ms, "time to finish in-flight work on SIGTERM")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->envname("SONAR_LOG_LEVEL")
+      ->capture_default_str();
+  app.add_flag("--migrate-only", migrate_only, "apply the schema migrations and exit");
+  CLI11_PARSE(app, argc, argv);
+
+  service::BlockTerminationSignals();
+  service::InitJsonLogging("sonar-ingest", log_level);
+
+  auto applied = storage::ApplyMigrations(database_url);
+  if (!applied.ok()) {
+    service::LogLine("migrations_failed")
+        .Add("code", static_cast<int>(applied.status().code()))
+        .Add("error", std::string(applied.status().message()))
+        .Error();
+    return 1;
+  }
+  service::LogLine("migrations_applied")
+      .Add("applied", static_cast<uint64_t>(applied->size()))
+      .Add("known", static_cast<uint64_t>(storage::BuiltinMigrations().size()))
+      .Info();
+  if (migrate_only) return 0;
+
+  const core::ReferenceData& reference = core::ReferenceData::Builtin();
+  ingest::IngestPipeline pipeline(
+      [&](int) { return std::make_unique<storage::PgBatchStore>(database_url); }, reference,
+      SystemNow, {.workers = workers, .queue_capacity = 1024, .max_attempts = 5});
+  service::IngestServiceImpl ingest_service(
+      pipeline, {.max_in_flight_per_stream = max_in_flight, .max_events_per_batch = max_batch_events});
+  storage::PgConnection probe(database_url);
+
+  auto last_tick = std::chrono::steady_clock::now();
+  ingest::PipelineStats last_stats;
+  service::ServerHooks hooks;
+  hooks.services = {&ingest_service};
+  hooks.healthy = [&] { return probe.Ping(); };
+  hooks.drain = [&](std::chrono::milliseconds grace) {
+    const bool all = ingest_service.Drain(grace);
+    pipeline.Shutdown();
+    service::LogLine("drained").Add("all_streams_ended", all).Info();
+  };
+  hooks.tick = [&] {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_tick < std::chrono::seconds(10)) return;
+    const ingest::PipelineStats s = pipeline.Stats();
+    const double seconds = std::chrono::duration<double>(now - last_tick).count();
+    const uint64_t events = (s.events_accepted + s.events_duplicate + s.events_rejected) -
+                            (last_stats.events_accepted + last_stats.events_duplicate +
+                             last_stats.events_rejected);
+    service::LogLine("throughput")
+        .Add("events_per_s", events / seconds)
+        .Add("batches", s.batches_committed - last_stats.batches_committed)
+        .Add("failed_batches", s.batches_failed - last_stats.batches_failed)
+        .Add("accepted_total", s.events_accepted)
+        .Add("duplicates_total", s.events_duplicate)
+        .Add("rejected_total", s.events_rejected)
+        .Add("queued", static_cast<uint64_t>(s.queued))
+        .Info();
+    last_tick = now;
+    last_stats = s;
+  };
+  return service::RunServer({.program = "sonar-ingest",
+                             .listen = listen,
+                             .port_file = port_file,
+                             .health_services = {"sonar.v1.IngestService"},
+                             .drain_grace = std::chrono::milliseconds(drain_grace_ms)},
+                            hooks);
+}

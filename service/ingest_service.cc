@@ -1,0 +1,299 @@
+#include "service/ingest_service.h"
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+
+#include "service/grpc_status.h"
+#include "service/json_log.h"
+#include "service/proto_mapping.h"
+
+namespace sonar::service {
+
+using Clock = std::chrono::steady_clock;
+
+class IngestStreamReactor final
+    : public grpc::ServerBidiReactor<v1::IngestRequest, v1::IngestResponse> {
+ public:
+  IngestStreamReactor(IngestServiceImpl& service, std::string stream_id)
+      : service_(service), stream_id_(std::move(stream_id)), started_(Clock::now()) {
+    service_.Register(this);
+    LogLine("stream_started").Add("stream_id", stream_id_).Info();
+    std::lock_guard lock(mu_);
+    MaybeReadLocked();
+  }
+
+  void OnReadDone(bool ok) override {
+    std::lock_guard lock(mu_);
+    reading_ = false;
+    if (!ok) {
+      reads_done_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    if (failure_ || draining_) {
+      // Not processed and not acknowledged: the producer resends it on its next stream.
+      MaybeFinishLocked();
+      return;
+    }
+    ++batches_received_;
+    if (grpc::Status shape = service_.CheckRequest(request_); !shape.ok()) {
+      FailLocked(shape);
+      return;
+    }
+    const uint64_t batch_id = request_.batch_id();
+    const size_t events = request_.events_size();
+    const auto submitted = Clock::now();
+    const bool queued = service_.Submit(
+        stream_id_, request_,
+        [this, batch_id, events, submitted](grpc::Status status, v1::IngestResponse response) {
+          OnBatchDone(batch_id, events, submitted, std::move(status), std::move(response));
+        });
+    if (!queued) {
+      FailLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              "ingest queue is full; retry with backoff"));
+      return;
+    }
+    ++in_flight_;
+    MaybeReadLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mu_);
+    writing_ = false;
+    if (!ok) {
+      // The client is gone; the batch was committed, a resend will be counted as duplicate.
+      FailLocked(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+      return;
+    }
+    MaybeWriteLocked();
+    MaybeReadLocked();
+    MaybeFinishLocked();
+  }
+
+  void OnCancel() override {
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+    MaybeFinishLocked();
+  }
+
+  void OnDone() override {
+    LogLine("stream_ended")
+        .Add("stream_id", stream_id_)
+        .Add("batches", batches_received_)
+        .Add("acked", batches_acked_)
+        .Add("code", static_cast<int>(final_code_))
+        .Add("duration_ms", static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                     Clock::now() - started_)
+                                                     .count()))
+        .Info();
+    service_.Unregister(this);
+    delete this;
+  }
+
+  // Called by the service on SIGTERM.
+  void StartDrain() {
+    std::lock_guard lock(mu_);
+    draining_ = true;
+    MaybeFinishLocked();
+  }
+
+ private:
+  void OnBatchDone(uint64_t batch_id, size_t events, Clock::time_point submitted,
+                   grpc::Status status, v1::IngestResponse response) {
+    std::lock_guard lock(mu_);
+    --in_flight_;
+    const auto latency_ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - submitted).count();
+    if (!status.ok()) {
+      LogLine("batch_failed")
+          .Add("stream_id", stream_id_)
+          .Add("batch", batch_id)
+          .Add("events", static_cast<uint64_t>(events))
+          .Add("code", static_cast<int>(status.error_code()))
+          .Add("error", status.error_message())
+          .Add("latency_ms", latency_ms)
+          .Error();
+      FailLocked(status);
+      return;
+    }
+    LogLine("batch_committed")
+        .Add("stream_id", stream_id_)
+        .Add("batch", batch_id)
+        .Add("accepted", response.accepted())
+        .Add("duplicates", response.duplicates())
+        .Add("rejected", static_cast<uint64_t>(response.rejections_size()))
+        .Add("latency_ms", latency_ms)
+        .Info();
+    pending_.push_back(std::move(response));
+    MaybeWriteLocked();
+    MaybeReadLocked();
+    MaybeFinishLocked();
+  }
+
+  void FailLocked(grpc::Status status) {
+    if (!failure_) failure_ = std::move(status);
+    MaybeFinishLocked();
+  }
+
+  bool StoppedLocked() const { return failure_ || draining_ || cancelled_ || reads_done_; }
+
+  void MaybeReadLocked() {
+    if (reading_ || StoppedLocked() || in_flight_ + static_cast<int>(pending_.size()) >=
+                                           service_.options_.max_in_flight_per_stream) {
+      return;
+    }
+    reading_ = true;
+    StartRead(&request_);
+  }
+
+  void MaybeWriteLocked() {
+    if (writing_ || pending_.empty() || cancelled_) return;
+    writing_ = true;
+    current_write_ = std::move(pending_.front());
+    pending_.pop_front();
+    ++batches_acked_;
+    StartWrite(&current_write_);
+  }
+
+  // Finishes once nothing is in flight and every ack is written (or the client is gone).
+  void MaybeFinishLocked() {
+    if (finished_ || !StoppedLocked() || in_flight_ > 0 || writing_) return;
+    if (!pending_.empty() && !cancelled_ && !failure_) return;
+    if (reading_ && !draining_ && !failure_ && !cancelled_) return;
+    finished_ = true;
+    grpc::Status status = grpc::Status::OK;
+    if (failure_) {
+      status = *failure_;
+    } else if (draining_ && !reads_done_) {
+      status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down; reconnect");
+    }
+    final_code_ = status.error_code();
+    Finish(status);
+  }
+
+  IngestServiceImpl& service_;
+  const std::string stream_id_;
+  const Clock::time_point started_;
+  std::mutex mu_;
+  v1::IngestRequest request_;
+  v1::IngestResponse current_write_;
+  std::deque<v1::IngestResponse> pending_;
+  int in_flight_ = 0;
+  bool reading_ = false, reads_done_ = false, writing_ = false, cancelled_ = false;
+  bool draining_ = false, finished_ = false;
+  std::optional<grpc::Status> failure_;
+  grpc::StatusCode final_code_ = grpc::StatusCode::OK;
+  uint64_t batches_received_ = 0, batches_acked_ = 0;
+};
+
+IngestServiceImpl::IngestServiceImpl(ingest::IngestPipeline& pipeline,
+                                     IngestServiceOptions options)
+    : pipeline_(pipeline), options_(options) {}
+
+grpc::ServerBidiReactor<v1::IngestRequest, v1::IngestResponse>* IngestServiceImpl::Ingest(
+    grpc::CallbackServerContext* /*context*/) {
+  if (draining_) {
+    class Refused final : public grpc::ServerBidiReactor<v1::IngestRequest, v1::IngestResponse> {
+     public:
+      Refused() { Finish({grpc::StatusCode::UNAVAILABLE, "server is shutting down"}); }
+      void OnDone() override { delete this; }
+    };
+    return new Refused();
+  }
+  return new IngestStreamReactor(*this, "s" + std::to_string(next_stream_++));
+}
+
+grpc::ServerUnaryReactor* IngestServiceImpl::IngestBatch(grpc::CallbackServerContext* context,
+                                                         const v1::IngestRequest* request,
+                                                         v1::IngestResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (draining_) {
+    reactor->Finish({grpc::StatusCode::UNAVAILABLE, "server is shutting down"});
+    return reactor;
+  }
+  if (grpc::Status shape = CheckRequest(*request); !shape.ok()) {
+    reactor->Finish(shape);
+    return reactor;
+  }
+  const std::string call_id = "u" + std::to_string(next_stream_++);
+  const auto submitted = Clock::now();
+  const uint64_t batch_id = request->batch_id();
+  const bool queued = Submit(call_id, *request,
+                             [=](grpc::Status status, v1::IngestResponse result) {
+    const auto latency_ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - submitted).count();
+    LogLine(status.ok() ? "batch_committed" : "batch_failed")
+        .Add("stream_id", call_id)
+        .Add("batch", batch_id)
+        .Add("accepted", result.accepted())
+        .Add("duplicates", result.duplicates())
+        .Add("rejected", static_cast<uint64_t>(result.rejections_size()))
+        .Add("code", static_cast<int>(status.error_code()))
+        .Add("latency_ms", latency_ms)
+        .Info();
+    if (status.ok()) *response = std::move(result);
+    reactor->Finish(status);
+  });
+  if (!queued) {
+    reactor->Finish({grpc::StatusCode::RESOURCE_EXHAUSTED, "ingest queue is full; retry with backoff"});
+  }
+  return reactor;
+}
+
+grpc::Status IngestServiceImpl::CheckRequest(const v1::IngestRequest& request) const {
+  if (request.events_size() == 0) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, "a batch must contain at least one event"};
+  }
+  if (request.events_size() > options_.max_events_per_batch) {
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            "a batch may contain at most " + std::to_string(options_.max_events_per_batch) +
+                " events; split it"};
+  }
+  return grpc::Status::OK;
+}
+
+bool IngestServiceImpl::Submit(const std::string& stream_id, const v1::IngestRequest& request,
+                               std::function<void(grpc::Status, v1::IngestResponse)> done) {
+  std::vector<ingest::IncomingEvent> events;
+  events.reserve(request.events_size());
+  for (const v1::Event& e : request.events()) events.push_back(DecodeEvent(e));
+  // Quarantine payloads are encoded only for rejected events, from a copy the job owns.
+  auto owned = std::make_shared<v1::IngestRequest>(request);
+  ingest::PayloadOf payload_of = [owned](size_t index) {
+    return QuarantinePayload(owned->events(static_cast<int>(index)));
+  };
+  const uint64_t batch_id = request.batch_id();
+  return pipeline_.Submit(
+      std::move(events), {stream_id, batch_id}, std::move(payload_of),
+      [batch_id, done = std::move(done)](absl::StatusOr<ingest::BatchResult> result) {
+        v1::IngestResponse response;
+        if (!result.ok()) {
+          done(ToGrpcStatus(result.status()), std::move(response));
+          return;
+        }
+        ToProto(*result, batch_id, &response);
+        done(grpc::Status::OK, std::move(response));
+      });
+}
+
+void IngestServiceImpl::Register(IngestStreamReactor* reactor) {
+  std::lock_guard lock(mu_);
+  active_.insert(reactor);
+}
+
+void IngestServiceImpl::Unregister(IngestStreamReactor* reactor) {
+  std::lock_guard lock(mu_);
+  active_.erase(reactor);
+  if (active_.empty()) all_done_.notify_all();
+}
+
+bool IngestServiceImpl::Drain(std::chrono::milliseconds timeout) {
+  draining_ = true;
+  std::unique_lock lock(mu_);
+  for (IngestStreamReactor* r : active_) r->StartDrain();
+  return all_done_.wait_for(lock, timeout, [this] { return active_.empty(); });
+}
+
+}  // namespace sonar::service

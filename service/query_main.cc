@@ -1,0 +1,56 @@
+// sonar-query: serves QueryService from the counters the ingest service keeps.
+#include <CLI/CLI.hpp>
+#include <chrono>
+
+#include "core/reference_data.h"
+#include "service/json_log.h"
+#include "service/query_service.h"
+#include "service/server_runner.h"
+#include "storage/pg_connection.h"
+#include "storage/pg_counts_reader.h"
+
+int main(int argc, char** argv) {
+  using namespace sonar;
+  CLI::App app{"sonar-query: live counts, quarterly figures and the publication"};
+  std::string database_url, listen = "127.0.0.1:50052", port_file, log_level = "info";
+  int workers = 2, drain_grace_ms = 5'000;
+  app.set_config("--config", "", "Read options from a TOML/INI file");
+  app.add_option("--database-url", database_url, "libpq URL of the database")
+      ->envname("SONAR_DATABASE_URL")
+      ->required();
+  app.add_option("--listen", listen, "host:port to serve on (port 0: pick a free one)")
+      ->envname("SONAR_QUERY_LISTEN")
+      ->capture_default_str();
+  app.add_option("--port-file", port_file, "write the bound port to this file");
+  app.add_option("--workers", workers, "database connections serving reads")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--drain-grace-ms", drain_grace_ms, "time to finish in-flight work on SIGTERM")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->envname("SONAR_LOG_LEVEL")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  service::BlockTerminationSignals();
+  service::InitJsonLogging("sonar-query", log_level);
+  const core::ReferenceData& reference = core::ReferenceData::Builtin();
+  service::WorkerPool<storage::PgCountsReader> readers(
+      workers, [&](int) { return std::make_unique<storage::PgCountsReader>(database_url); }, 1024);
+  service::QueryServiceImpl query_service(readers, reference, [] {
+    return std::chrono::time_point_cast<std::chrono::microseconds>(
+        std::chrono::system_clock::now());
+  });
+  storage::PgConnection probe(database_url);
+
+  service::ServerHooks hooks;
+  hooks.services = {&query_service};
+  hooks.healthy = [&] { return probe.Ping(); };
+  hooks.drain = [&](std::chrono::milliseconds) { readers.Shutdown(); };
+  return service::RunServer({.program = "sonar-query",
+                             .listen = listen,
+                             .port_file = port_file,
+                             .health_services = {"sonar.v1.QueryService"},
+                             .drain_grace = std::chrono::milliseconds(drain_grace_ms)},
+                            hooks);
+}

@@ -1,0 +1,93 @@
+// sonarctl: command-line client of the sonar services.
+//   sonarctl --addr HOST:PORT ingest --file events.ndjson   stream events, print the summary
+//   sonarctl --addr HOST:PORT live --region 29             print a region's live counts
+#include <CLI/CLI.hpp>
+#include <grpcpp/grpcpp.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "google/protobuf/util/time_util.h"
+#include "service/sonarctl_ingest.h"
+#include "sonar/v1/query.grpc.pb.h"
+
+namespace {
+
+std::string Grouped(int64_t n) {
+  std::string digits = std::to_string(n < 0 ? -n : n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back('.');
+    out.push_back(digits[i]);
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+void PrintRow(const std::string& name, const sonar::v1::Cells& c, int64_t register_total) {
+  std::printf("%-32s %10s %10s %10s %10s %10s %10s\n", name.c_str(),
+              Grouped(c.gemeente_with_profile()).c_str(),
+              Grouped(c.gemeente_without_profile()).c_str(), Grouped(c.uwv_with_profile()).c_str(),
+              Grouped(c.uwv_without_profile()).c_str(), Grouped(c.total_in_sonar()).c_str(),
+              Grouped(register_total).c_str());
+}
+
+int Live(const std::string& addr, const std::string& region) {
+  auto stub = sonar::v1::QueryService::NewStub(
+      grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  sonar::v1::GetLiveCountsRequest req;
+  req.set_region(region);
+  sonar::v1::LiveCounts resp;
+  grpc::Status status = stub->GetLiveCounts(&ctx, req, &resp);
+  if (!status.ok()) {
+    std::fprintf(stderr, "live: %s (code %d)\n", status.error_message().c_str(),
+                 static_cast<int>(status.error_code()));
+    return 1;
+  }
+  const auto& r = resp.region();
+  std::printf("Live counts, region %s %s (%s), as of %s\n\n", r.number().c_str(), r.name().c_str(),
+              r.cbs_code().c_str(),
+              google::protobuf::util::TimeUtil::ToString(resp.as_of()).c_str());
+  std::printf("%-32s %10s %10s %10s %10s %10s %10s\n", "Gemeente", "Gem+prof", "Gem-prof",
+              "UWV+prof", "UWV-prof", "In Sonar", "Register");
+  for (const auto& m : r.municipalities()) PrintRow(m.name(), m.cells(), m.register_total());
+  PrintRow("TOTAAL AMR", r.total(), r.register_total());
+  std::printf("\nKnown in Sonar: %s of %s in the register (%.1f%%)\n",
+              Grouped(r.known_in_sonar()).c_str(), Grouped(r.register_total()).c_str(),
+              r.coverage() * 100.0);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sonarctl: client of the sonar ingest and query services"};
+  app.require_subcommand(1);
+  std::string addr = "127.0.0.1:50051";
+  app.add_option("--addr", addr, "host:port of the service")->capture_default_str();
+
+  auto* ingest = app.add_subcommand("ingest", "stream events (NDJSON, protobuf JSON mapping)");
+  sonar::service::IngestOptions ingest_options;
+  ingest->add_option("--file", ingest_options.file, "NDJSON file, one Event per line ('-' = stdin)")
+      ->required();
+  ingest->add_option("--batch-size", ingest_options.batch_size, "events per request")
+      ->check(CLI::Range(1, 100'000))
+      ->capture_default_str();
+  ingest->add_option("--in-flight", ingest_options.in_flight, "requests sent before their ack")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+
+  auto* live = app.add_subcommand("live", "print a region's live counts");
+  std::string region;
+  live->add_option("--region", region, "publication number (29) or CBS code (AM24)")->required();
+
+  CLI11_PARSE(app, argc, argv);
+  if (ingest->parsed()) {
+    ingest_options.addr = addr;
+    return sonar::service::RunIngest(ingest_options, std::cout, std::cerr);
+  }
+  if (live->parsed()) return Live(addr, region);
+  return 2;
+}

@@ -1,0 +1,76 @@
+// A fixed set of threads, each owning one Resource (e.g. a database reader), running submitted
+// jobs in order. Used where gRPC callbacks must not block: the callback submits, a worker does the
+// blocking work and finishes the RPC. Bounded: Submit refuses once `capacity` jobs wait.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace sonar::service {
+
+template <typename Resource>
+class WorkerPool final {
+ public:
+  using Job = std::function<void(Resource&)>;
+
+  WorkerPool(int workers, std::function<std::unique_ptr<Resource>(int)> make, size_t capacity)
+      : capacity_(capacity) {
+    for (int w = 0; w < workers; ++w) {
+      threads_.emplace_back([this, resource = make(w)] { Run(*resource); });
+    }
+  }
+  ~WorkerPool() { Shutdown(); }
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  [[nodiscard]] bool Submit(Job job) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_ || jobs_.size() >= capacity_) return false;
+      jobs_.push_back(std::move(job));
+    }
+    cv_.notify_one();
+    return true;
+  }
+
+  // Runs what is queued, then joins. Idempotent.
+  void Shutdown() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+ private:
+  void Run(Resource& resource) {
+    while (true) {
+      Job job;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      job(resource);
+    }
+  }
+
+  const size_t capacity_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace sonar::service

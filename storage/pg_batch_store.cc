@@ -1,0 +1,230 @@
+#include "storage/pg_batch_store.h"
+
+#include <map>
+#include <set>
+#include <pqxx/pqxx>
+#include <pqxx/transaction>
+
+#include "storage/history_codec.h"
+#include "storage/pg_status.h"
+#include "storage/sql_array.h"
+
+namespace sonar::storage {
+namespace {
+
+constexpr const char* kLockClients = R"sql(
+INSERT INTO clients AS c (client_ref)
+SELECT r FROM unnest($1::text[]) AS r ORDER BY r
+ON CONFLICT (client_ref) DO UPDATE SET client_ref = EXCLUDED.client_ref
+RETURNING client_ref, history)sql";
+
+constexpr const char* kInsertEvents = R"sql(
+INSERT INTO events (source, event_id, client_ref, occurred_at, kind, municipality_code,
+                    registrant, batch_seq)
+SELECT s, e, c, timestamptz 'epoch' + t * interval '1 microsecond', k, m, r, $8
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int2[], $6::text[], $7::int2[])
+     AS u(s, e, c, t, k, m, r)
+ORDER BY s, e
+ON CONFLICT (source, event_id) DO NOTHING
+RETURNING source, event_id)sql";
+
+constexpr const char* kSelectEvents = R"sql(
+SELECT ev.source, ev.event_id, ev.client_ref,
+       (EXTRACT(EPOCH FROM ev.occurred_at) * 1000000)::int8,
+       ev.kind, ev.municipality_code, ev.registrant
+FROM events ev JOIN unnest($1::text[], $2::text[]) AS k(s, e)
+  ON ev.source = k.s AND ev.event_id = k.e)sql";
+
+// Everything a batch writes besides events, in one statement; counter rows in sorted order.
+constexpr const char* kFinishBatch = R"sql(
+WITH histories AS (
+  UPDATE clients AS c SET history = u.h
+  FROM unnest($1::text[], $2::bytea[]) AS u(r, h) WHERE c.client_ref = u.r
+  RETURNING 1
+), quarters AS (
+  INSERT INTO quarter_deltas AS q (quarter, municipality_code, cell, shard, n)
+  SELECT qu, m, ce, $7, n FROM unnest($3::int4[], $4::text[], $5::int2[], $6::int8[])
+       AS u(qu, m, ce, n) ORDER BY 1, 2, 3
+  ON CONFLICT (quarter, municipality_code, cell, shard) DO UPDATE SET n = q.n + EXCLUDED.n
+  RETURNING 1
+), lives AS (
+  INSERT INTO live_counts AS l (municipality_code, cell, shard, n)
+  SELECT m, ce, $7, n FROM unnest($8::text[], $9::int2[], $10::int8[]) AS u(m, ce, n)
+  ORDER BY 1, 2
+  ON CONFLICT (municipality_code, cell, shard) DO UPDATE SET n = l.n + EXCLUDED.n
+  RETURNING 1
+), rejected AS (
+  INSERT INTO rejected_events (batch_seq, item_index, source, event_id, code, reason, payload)
+  SELECT $11, i, s, e, co, re, p
+  FROM unnest($12::int4[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bytea[])
+       AS u(i, s, e, co, re, p)
+  RETURNING 1
+)
+INSERT INTO ingest_batches (seq, stream_id, batch_id, accepted, duplicates, rejected)
+VALUES ($11, $18, $19::numeric, $20, $21, $22))sql";
+
+class PgBatchTransaction final : public ingest::BatchTransaction {
+ public:
+  PgBatchTransaction(PgConnection& connection, pqxx::connection& conn)
+      : connection_(connection), tx_(conn) {
+    seq_ = tx_.exec1("SELECT nextval(pg_get_serial_sequence('ingest_batches', 'seq'))")[0]
+               .as<int64_t>();
+  }
+
+  absl::StatusOr<std::vector<std::vector<core::Event>>> LockHistories(
+      std::span<const std::string> refs) override {
+    return Guard([&]() -> absl::StatusOr<std::vector<std::vector<core::Event>>> {
+      std::vector<std::vector<core::Event>> out(refs.size());
+      if (refs.empty()) return out;
+      SqlArray arr;
+      std::map<std::string_view, size_t> index;
+      for (size_t i = 0; i < refs.size(); ++i) {
+        arr.Add(refs[i]);
+        index.emplace(refs[i], i);
+      }
+      for (const auto& row : tx_.exec_params(kLockClients, arr.Literal())) {
+        auto decoded = DecodeHistory(pqxx::binarystring(row[1]).str());
+        if (!decoded) return absl::DataLossError("clients.history: undecodable history");
+        out[index.at(std::string_view(row[0].c_str(), row[0].size()))] = std::move(*decoded);
+      }
+      return out;
+    });
+  }
+
+  absl::StatusOr<std::vector<std::optional<core::Event>>> InsertEvents(
+      std::span<const core::Event> events) override {
+    return Guard([&]() -> absl::StatusOr<std::vector<std::optional<core::Event>>> {
+      std::vector<std::optional<core::Event>> out(events.size());
+      if (events.empty()) return out;
+      SqlArray s, e, c, t, k, m, r;
+      for (const core::Event& ev : events) {
+        s.Add(ev.source);
+        e.Add(ev.event_id);
+        c.Add(ev.client_ref);
+        t.Add(static_cast<int64_t>(ev.occurred_at.time_since_epoch().count()));
+        k.Add(static_cast<int64_t>(ev.kind));
+        m.Add(ev.municipality_code);
+        r.Add(static_cast<int64_t>(ev.registrant));
+      }
+      std::set<std::pair<std::string, std::string>> inserted;
+      for (const auto& row : tx_.exec_params(kInsertEvents, s.Literal(), e.Literal(), c.Literal(),
+                                             t.Literal(), k.Literal(), m.Literal(), r.Literal(),
+                                             seq_)) {
+        inserted.emplace(row[0].as<std::string>(), row[1].as<std::string>());
+      }
+      if (inserted.size() == events.size()) return out;
+      SqlArray ks, ke;
+      std::map<std::pair<std::string, std::string>, size_t> missing;
+      for (size_t i = 0; i < events.size(); ++i) {
+        auto key = std::make_pair(events[i].source, events[i].event_id);
+        if (inserted.count(key) != 0) continue;
+        ks.Add(key.first);
+        ke.Add(key.second);
+        missing.emplace(std::move(key), i);
+      }
+      for (const auto& row : tx_.exec_params(kSelectEvents, ks.Literal(), ke.Literal())) {
+        core::Event stored;
+        stored.source = row[0].as<std::string>();
+        stored.event_id = row[1].as<std::string>();
+        stored.client_ref = row[2].as<std::string>();
+        stored.occurred_at = core::Instant{std::chrono::microseconds{row[3].as<int64_t>()}};
+        stored.kind = static_cast<core::EventKind>(row[4].as<int>());
+        stored.municipality_code = row[5].as<std::string>();
+        stored.registrant = static_cast<core::Registrant>(row[6].as<int>());
+        auto it = missing.find({stored.source, stored.event_id});
+        if (it != missing.end()) out[it->second] = std::move(stored);
+      }
+      return out;
+    });
+  }
+
+  absl::Status StoreHistories(std::span<const std::string> refs,
+                              std::span<const std::vector<core::Event>> histories) override {
+    for (size_t i = 0; i < refs.size(); ++i) {
+      history_refs_.Add(refs[i]);
+      history_blobs_.AddBytes(EncodeHistory(histories[i]));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status AddDeltas(const core::QuarterDeltas& quarter_deltas,
+                         const core::LiveDeltas& live_deltas) override {
+    for (const auto& [key, n] : quarter_deltas) {
+      q_quarter_.Add(int64_t{key.quarter_index});
+      q_code_.Add(key.municipality_code);
+      q_cell_.Add(static_cast<int64_t>(key.cell));
+      q_n_.Add(n);
+    }
+    for (const auto& [key, n] : live_deltas) {
+      l_code_.Add(key.first);
+      l_cell_.Add(static_cast<int64_t>(key.second));
+      l_n_.Add(n);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Quarantine(std::span<const ingest::QuarantinedEvent> events) override {
+    for (const ingest::QuarantinedEvent& e : events) {
+      x_index_.Add(int64_t{e.index});
+      x_source_.Add(e.source);
+      x_event_id_.Add(e.event_id);
+      x_code_.Add(e.code);
+      x_reason_.Add(e.reason);
+      x_payload_.AddBytes(e.payload);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> Commit(const ingest::BatchMeta& meta, uint32_t accepted,
+                                 uint32_t duplicates, uint32_t rejected) override {
+    return Guard([&]() -> absl::StatusOr<int64_t> {
+      tx_.exec_params(kFinishBatch, history_refs_.Literal(), history_blobs_.Literal(),
+                      q_quarter_.Literal(), q_code_.Literal(), q_cell_.Literal(), q_n_.Literal(),
+                      connection_.Shard(), l_code_.Literal(), l_cell_.Literal(), l_n_.Literal(),
+                      seq_, x_index_.Literal(), x_source_.Literal(), x_event_id_.Literal(),
+                      x_code_.Literal(), x_reason_.Literal(), x_payload_.Literal(), meta.stream_id,
+                      std::to_string(meta.batch_id), accepted, duplicates, rejected);
+      tx_.commit();
+      return seq_;
+    });
+  }
+
+ private:
+  template <typename F>
+  auto Guard(F&& body) -> decltype(body()) {
+    try {
+      return body();
+    } catch (...) {
+      absl::Status status = StatusFromCurrentException();
+      // The transaction still refers to the connection; it is replaced on the next Begin().
+      if (absl::IsUnavailable(status)) connection_.MarkBroken();
+      return status;
+    }
+  }
+
+  PgConnection& connection_;
+  pqxx::work tx_;
+  int64_t seq_ = 0;
+  SqlArray history_refs_, history_blobs_;
+  SqlArray q_quarter_, q_code_, q_cell_, q_n_;
+  SqlArray l_code_, l_cell_, l_n_;
+  SqlArray x_index_, x_source_, x_event_id_, x_code_, x_reason_, x_payload_;
+};
+
+}  // namespace
+
+PgBatchStore::PgBatchStore(std::string database_url) : connection_(std::move(database_url)) {}
+
+absl::StatusOr<std::unique_ptr<ingest::BatchTransaction>> PgBatchStore::Begin() {
+  try {
+    pqxx::connection& conn = connection_.Get();
+    return std::unique_ptr<ingest::BatchTransaction>(
+        std::make_unique<PgBatchTransaction>(connection_, conn));
+  } catch (...) {
+    absl::Status status = StatusFromCurrentException();
+    if (absl::IsUnavailable(status)) connection_.Reset();
+    return status;
+  }
+}
+
+}  // namespace sonar::storage

@@ -1,0 +1,34 @@
+// One lazily (re)connected PostgreSQL connection. Not thread-safe: one per worker thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <pqxx/connection>
+
+namespace sonar::storage {
+
+class PgConnection final {
+ public:
+  explicit PgConnection(std::string url);
+
+  // The open connection, connecting first if needed; throws pqxx::broken_connection.
+  pqxx::connection& Get();
+  // Drops the connection after a failure; the next Get() reconnects.
+  void Reset();
+  // Like Reset(), but deferred to the next Get(): for use while a transaction still refers to it.
+  void MarkBroken() { broken_ = true; }
+  [[nodiscard]] bool IsOpen() const;
+  // Connects if needed and runs `SELECT 1`; false (and the connection dropped) on any failure.
+  [[nodiscard]] bool Ping();
+  // The writer shard of this connection (0..15), stable while it is open.
+  [[nodiscard]] int Shard() const { return shard_; }
+
+ private:
+  std::string url_;
+  std::unique_ptr<pqxx::connection> conn_;
+  int shard_ = 0;
+  bool broken_ = false;
+};
+
+}  // namespace sonar::storage

@@ -1,0 +1,31 @@
+// Reads counter totals for the query path. Not thread-safe: one reader per worker thread.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/figures.h"
+#include "core/time.h"
+#include "storage/pg_connection.h"
+
+namespace sonar::storage {
+
+struct CountsSnapshot {
+  std::vector<core::CounterRow> rows;  // summed over shards, by raw residence code
+  core::Instant as_of{};               // database clock at the read
+};
+
+class PgCountsReader final {
+ public:
+  explicit PgCountsReader(std::string database_url);
+
+  // Live totals of the given raw codes (all codes when `codes` is empty).
+  [[nodiscard]] absl::StatusOr<CountsSnapshot> LiveCounts(std::span<const std::string> codes);
+
+ private:
+  PgConnection connection_;
+};
+
+}  // namespace sonar::storage
