@@ -72,11 +72,12 @@ pick_run_user() {
 }
 
 # as_pg CMD...: run CMD as the PostgreSQL user (if root) or directly.
+# fd 9 (the DIR lock) is closed so a daemonised postmaster cannot inherit it.
 as_pg() {
     if [[ -n "$RUN_USER" ]]; then
-        runuser -u "$RUN_USER" -- "$@"
+        runuser -u "$RUN_USER" -- "$@" 9>&-
     else
-        "$@"
+        "$@" 9>&-
     fi
 }
 

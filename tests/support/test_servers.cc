@@ -1,0 +1,50 @@
+#include "tests/support/test_servers.h"
+
+#include "core/reference_data.h"
+#include "storage/pg_batch_store.h"
+
+namespace sonar::testing {
+namespace {
+
+core::Instant Now() {
+  return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+}
+
+}  // namespace
+
+TestServers::TestServers(const std::string& url, TestServerOptions options) {
+  const core::ReferenceData& reference = core::ReferenceData::Builtin();
+  pipeline_ = std::make_unique<ingest::IngestPipeline>(
+      [url](int) { return std::make_unique<storage::PgBatchStore>(url); }, reference, Now,
+      ingest::PipelineOptions{.workers = options.ingest_workers, .queue_capacity = 256});
+  ingest_ = std::make_unique<service::IngestServiceImpl>(
+      *pipeline_,
+      service::IngestServiceOptions{.max_in_flight_per_stream = options.max_in_flight_per_stream});
+  readers_ = std::make_unique<service::WorkerPool<storage::PgCountsReader>>(
+      2, [url](int) { return std::make_unique<storage::PgCountsReader>(url); }, 256);
+  query_ = std::make_unique<service::QueryServiceImpl>(*readers_, reference, Now);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+  builder.RegisterService(ingest_.get());
+  builder.RegisterService(query_.get());
+  server_ = builder.BuildAndStart();
+}
+
+TestServers::~TestServers() {
+  ingest_->Drain(std::chrono::seconds(10));
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  pipeline_->Shutdown();
+  readers_->Shutdown();
+}
+
+std::unique_ptr<v1::IngestService::Stub> TestServers::IngestStub() const {
+  return v1::IngestService::NewStub(
+      grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));
+}
+
+std::unique_ptr<v1::QueryService::Stub> TestServers::QueryStub() const {
+  return v1::QueryService::NewStub(
+      grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));
+}
+
+}  // namespace sonar::testing

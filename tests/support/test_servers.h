@@ -1,0 +1,45 @@
+// IngestService and QueryService in this process, on 127.0.0.1:<free port>, backed by a real
+// database: the `grpc` test label's fixture.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "ingest/ingest_pipeline.h"
+#include "service/ingest_service.h"
+#include "service/query_service.h"
+#include "service/worker_pool.h"
+#include "sonar/v1/ingest.grpc.pb.h"
+#include "sonar/v1/query.grpc.pb.h"
+#include "storage/pg_counts_reader.h"
+
+namespace sonar::testing {
+
+struct TestServerOptions {
+  int ingest_workers = 2;
+  int max_in_flight_per_stream = 4;
+};
+
+class TestServers final {
+ public:
+  explicit TestServers(const std::string& database_url, TestServerOptions options = {});
+  ~TestServers();
+
+  [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] std::unique_ptr<v1::IngestService::Stub> IngestStub() const;
+  [[nodiscard]] std::unique_ptr<v1::QueryService::Stub> QueryStub() const;
+  [[nodiscard]] service::IngestServiceImpl& ingest_service() { return *ingest_; }
+  [[nodiscard]] ingest::IngestPipeline& pipeline() { return *pipeline_; }
+
+ private:
+  std::unique_ptr<ingest::IngestPipeline> pipeline_;
+  std::unique_ptr<service::IngestServiceImpl> ingest_;
+  std::unique_ptr<service::WorkerPool<storage::PgCountsReader>> readers_;
+  std::unique_ptr<service::QueryServiceImpl> query_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+}  // namespace sonar::testing
