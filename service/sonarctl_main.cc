@@ -1,6 +1,7 @@
 // sonarctl: command-line client of the sonar services.
 //   sonarctl --addr HOST:PORT ingest --file events.ndjson   stream events, print the summary
 //   sonarctl --addr HOST:PORT live --region 29             print a region's live counts
+//   sonarctl generate-seed --out events.ndjson             events that reproduce the seed table
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
@@ -8,8 +9,11 @@
 #include <fstream>
 #include <iostream>
 
+#include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
+#include "service/proto_mapping.h"
 #include "service/sonarctl_ingest.h"
+#include "sim/seed_population.h"
 #include "sonar/v1/query.grpc.pb.h"
 
 namespace {
@@ -60,6 +64,37 @@ int Live(const std::string& addr, const std::string& region) {
   return 0;
 }
 
+// Writes the synthetic Zeeland population whose 2022-Q3 figures are the seed publication.
+int GenerateSeed(const std::string& out_path, uint64_t seed, bool noise) {
+  sonar::sim::PopulationOptions options;
+  options.quarter = {2022, 3};
+  options.rows = sonar::sim::ZeelandSeedRows();
+  options.register_only = 1454;  // 4,125 in the register - 2,671 known in Sonar
+  options.sonar_only = 37;
+  options.seed = seed;
+  options.noise = noise;
+  options.now = sonar::core::Instant{*sonar::core::ParseDate("2022-11-15")};
+  const auto population =
+      sonar::sim::GeneratePopulation(options, sonar::core::ReferenceData::Builtin());
+  std::ofstream out(out_path);
+  if (!out) {
+    std::fprintf(stderr, "cannot write %s\n", out_path.c_str());
+    return 1;
+  }
+  google::protobuf::util::JsonPrintOptions json;
+  json.add_whitespace = false;
+  for (const auto& event : population.events) {
+    std::string line;
+    if (!google::protobuf::util::MessageToJsonString(sonar::service::ToProto(event), &line, json)
+             .ok()) {
+      return 1;
+    }
+    out << line << "\n";
+  }
+  std::printf("wrote %zu events to %s\n", population.events.size(), out_path.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -83,7 +118,17 @@ int main(int argc, char** argv) {
   std::string region;
   live->add_option("--region", region, "publication number (29) or CBS code (AM24)")->required();
 
+  auto* generate = app.add_subcommand(
+      "generate-seed", "write events (NDJSON) whose Zeeland 2022-Q3 figures are the seed table");
+  std::string generate_out;
+  uint64_t generate_seed = 1;
+  bool generate_plain = false;
+  generate->add_option("--out", generate_out, "output file")->required();
+  generate->add_option("--seed", generate_seed, "random seed")->capture_default_str();
+  generate->add_flag("--no-noise", generate_plain, "only the events that make up the end state");
+
   CLI11_PARSE(app, argc, argv);
+  if (generate->parsed()) return GenerateSeed(generate_out, generate_seed, !generate_plain);
   if (ingest->parsed()) {
     ingest_options.addr = addr;
     return sonar::service::RunIngest(ingest_options, std::cout, std::cerr);
