@@ -20,7 +20,7 @@ log "Installing dependencies (Debian packages)"
 scripts/install-deps.sh
 
 log "Building (build/)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build >/dev/null
 cmake --build build -j"$(nproc)" --target sonar-ingest sonar-query sonarctl
 
 var="$root/var"
