@@ -2,6 +2,7 @@
 //   sonarctl --addr HOST:PORT ingest --file events.ndjson   stream events, print the summary
 //   sonarctl --addr HOST:PORT live --region 29             print a region's live counts
 //   sonarctl generate-seed --out events.ndjson             events that reproduce the seed table
+//   sonarctl --addr HOST:PORT health [--service NAME]      exit 0 if SERVING (for probes)
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
@@ -14,6 +15,7 @@
 #include "service/proto_mapping.h"
 #include "service/sonarctl_ingest.h"
 #include "sim/seed_population.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "sonar/v1/query.grpc.pb.h"
 
 namespace {
@@ -62,6 +64,23 @@ int Live(const std::string& addr, const std::string& region) {
               Grouped(r.known_in_sonar()).c_str(), Grouped(r.register_total()).c_str(),
               r.coverage() * 100.0);
   return 0;
+}
+
+int Health(const std::string& addr, const std::string& service) {
+  auto stub = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  grpc::health::v1::HealthCheckRequest req;
+  req.set_service(service);
+  grpc::health::v1::HealthCheckResponse resp;
+  const grpc::Status status = stub->Check(&ctx, req, &resp);
+  if (!status.ok()) {
+    std::printf("UNREACHABLE (code %d)\n", static_cast<int>(status.error_code()));
+    return 1;
+  }
+  std::printf("%s\n", grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status()).c_str());
+  return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
 }
 
 // Writes the synthetic Zeeland population whose 2022-Q3 figures are the seed publication.
@@ -127,7 +146,12 @@ int main(int argc, char** argv) {
   generate->add_option("--seed", generate_seed, "random seed")->capture_default_str();
   generate->add_flag("--no-noise", generate_plain, "only the events that make up the end state");
 
+  auto* health = app.add_subcommand("health", "check grpc.health.v1; exit 0 if SERVING");
+  std::string health_service;
+  health->add_option("--service", health_service, "service name (default: the whole server)");
+
   CLI11_PARSE(app, argc, argv);
+  if (health->parsed()) return Health(addr, health_service);
   if (generate->parsed()) return GenerateSeed(generate_out, generate_seed, !generate_plain);
   if (ingest->parsed()) {
     ingest_options.addr = addr;
