@@ -1,6 +1,7 @@
 #include "core/figures.h"
 
 #include <map>
+#include <set>
 
 namespace sonar::core {
 
@@ -77,6 +78,106 @@ std::vector<RegionFigures> FiguresBuilder::National(std::span<const CounterRow> 
     if (!region) continue;
     auto it = index.find(*region);
     if (it != index.end()) out[it->second].total.Add(row.cell, row.n);
+  }
+  return out;
+}
+
+}  // namespace sonar::core
+
+namespace sonar::core {
+
+std::vector<RegionFigures> FiguresBuilder::AllRegions(std::span<const CounterRow> rows) const {
+  std::vector<RegionFigures> out;
+  std::map<std::string, std::pair<size_t, size_t>, std::less<>> where;  // code -> (region, muni)
+  for (const RegionInfo& r : reference_.regions()) {
+    RegionFigures figures{r, {}, {}};
+    for (const MunicipalityInfo* m : reference_.MunicipalitiesOf(r.number, on_)) {
+      where.emplace(m->code, std::make_pair(out.size(), figures.municipalities.size()));
+      figures.municipalities.push_back({m->code, m->name, {}});
+    }
+    out.push_back(std::move(figures));
+  }
+  std::map<std::string, std::string, std::less<>> successor_cache;
+  for (const CounterRow& row : rows) {
+    auto cached = successor_cache.find(row.municipality_code);
+    if (cached == successor_cache.end()) {
+      cached = successor_cache
+                   .emplace(row.municipality_code, reference_.SuccessorOn(row.municipality_code, on_))
+                   .first;
+    }
+    auto it = where.find(cached->second);
+    if (it == where.end()) continue;
+    out[it->second.first].municipalities[it->second.second].cells.Add(row.cell, row.n);
+  }
+  for (RegionFigures& r : out) {
+    for (const MunicipalityFigures& m : r.municipalities) r.total.Add(m.cells);
+  }
+  return out;
+}
+
+Date LayoutDate(Quarter quarter) {
+  return AmsterdamDate(quarter.End() - std::chrono::microseconds{1});
+}
+
+RegionFigures NationalTotal(std::span<const RegionFigures> regions) {
+  RegionFigures national;
+  national.region = {0, "Nederland", "NL"};
+  for (const RegionFigures& r : regions) national.total.Add(r.total);
+  return national;
+}
+
+namespace {
+
+int64_t CellValue(const CellCounts& c, Cell cell) {
+  switch (cell) {
+    case Cell::kGemeenteWithProfile: return c.gemeente_with_profile;
+    case Cell::kGemeenteWithoutProfile: return c.gemeente_without_profile;
+    case Cell::kUwvWithProfile: return c.uwv_with_profile;
+    case Cell::kUwvWithoutProfile: return c.uwv_without_profile;
+    case Cell::kRegisterOnly: return c.register_only;
+    case Cell::kSonarOnly: return c.sonar_only;
+    case Cell::kNone: break;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::vector<CellChange> DiffFigures(std::span<const RegionFigures> published,
+                                    std::span<const RegionFigures> provisional) {
+  struct Side {
+    const MunicipalityFigures* published = nullptr;
+    const MunicipalityFigures* provisional = nullptr;
+    RegionInfo region;
+  };
+  // (region number, order) -> both sides; order keeps the publication's municipality order.
+  std::map<std::pair<int, size_t>, Side> rows;
+  std::map<std::pair<int, std::string>, size_t> order;
+  auto add = [&](std::span<const RegionFigures> side, bool is_published) {
+    for (const RegionFigures& r : side) {
+      for (const MunicipalityFigures& m : r.municipalities) {
+        auto [it, fresh] = order.try_emplace({r.region.number, m.code}, order.size());
+        Side& s = rows[{r.region.number, it->second}];
+        s.region = r.region;
+        (is_published ? s.published : s.provisional) = &m;
+      }
+    }
+  };
+  add(provisional, false);
+  add(published, true);
+  static constexpr Cell kCells[] = {Cell::kGemeenteWithProfile, Cell::kGemeenteWithoutProfile,
+                                    Cell::kUwvWithProfile, Cell::kUwvWithoutProfile,
+                                    Cell::kRegisterOnly};
+  std::vector<CellChange> out;
+  const CellCounts zero;
+  for (const auto& [key, s] : rows) {
+    const MunicipalityFigures* named = s.provisional ? s.provisional : s.published;
+    for (Cell cell : kCells) {
+      const int64_t old_value = CellValue(s.published ? s.published->cells : zero, cell);
+      const int64_t new_value = CellValue(s.provisional ? s.provisional->cells : zero, cell);
+      if (old_value == new_value) continue;
+      out.push_back({s.region, named->code, named->name, cell, old_value, new_value});
+    }
   }
   return out;
 }

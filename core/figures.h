@@ -67,11 +67,36 @@ class FiguresBuilder final {
   [[nodiscard]] RegionFigures Region(int region, std::span<const CounterRow> rows) const;
   // One entry per region, by number; municipalities are left empty.
   [[nodiscard]] std::vector<RegionFigures> National(std::span<const CounterRow> rows) const;
+  // One entry per region, by number, each with its municipalities (what a publication freezes).
+  [[nodiscard]] std::vector<RegionFigures> AllRegions(std::span<const CounterRow> rows) const;
 
  private:
   const ReferenceData& reference_;
   Date on_;
 };
+
+// The municipality layout a quarter's figures use: the one on its last day (the cut-off is the
+// quarter's last moment, SPEC §1), so a merger effective on the next 1 January is not applied.
+[[nodiscard]] Date LayoutDate(Quarter quarter);
+
+// The sums over regions: "Nederland", number 0, no municipalities.
+[[nodiscard]] RegionFigures NationalTotal(std::span<const RegionFigures> regions);
+
+// One cell whose value differs between a published revision and the provisional figures.
+struct CellChange {
+  RegionInfo region;
+  std::string municipality_code;
+  std::string municipality_name;
+  Cell cell = Cell::kNone;
+  int64_t published = 0;
+  int64_t provisional = 0;
+};
+
+// Compares per (region, municipality) the four Sonar cells and REGISTER_ONLY. A municipality
+// present on one side only is compared against zeros. Ordered by region number, then by the
+// order of municipalities in `provisional` (then `published`), then by cell.
+[[nodiscard]] std::vector<CellChange> DiffFigures(std::span<const RegionFigures> published,
+                                                  std::span<const RegionFigures> provisional);
 
 // Coverage as published: a whole percent, rounded half up.
 [[nodiscard]] int RoundedPercent(int64_t numerator, int64_t denominator);

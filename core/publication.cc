@@ -167,24 +167,21 @@ std::string RenderCsv(const Table& t) {
   return out + CsvRow(t.total_region, t.total_label, t.total);
 }
 
-// A JSON string literal. Bytes from 0x80 up (UTF-8) pass through unchanged.
+// A JSON string literal. Control characters become \u escapes (valid JSON, one rule for all);
+// bytes from 0x80 up (UTF-8) pass through unchanged.
 std::string JsonString(std::string_view text) {
   std::string out = "\"";
   for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned char>(c));
-          out += escaped;
-        } else {
-          out += c;
-        }
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(byte));
+      out += escaped;
+    } else {
+      out += c;
     }
   }
   return out + "\"";
@@ -220,10 +217,14 @@ std::string RenderJson(const Table& t, Quarter q) {
 
 std::string Render(const Table& t, Quarter q, PublicationFormat format) {
   switch (format) {
-    case PublicationFormat::kText: return RenderText(t, q);
-    case PublicationFormat::kCsv: return RenderCsv(t);
-    case PublicationFormat::kJson: return RenderJson(t, q);
-    case PublicationFormat::kMarkdown: return RenderMarkdown(t, q);
+    case PublicationFormat::kText:
+      return RenderText(t, q);
+    case PublicationFormat::kCsv:
+      return RenderCsv(t);
+    case PublicationFormat::kJson:
+      return RenderJson(t, q);
+    case PublicationFormat::kMarkdown:
+      return RenderMarkdown(t, q);
   }
   return {};
 }

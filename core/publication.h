@@ -41,7 +41,7 @@ enum class PublicationFormat { kText, kCsv, kJson, kMarkdown };
 
 // The national publication: one row per region (its totals), in the order given, and the sum
 // over all of them. The regions' municipality lists are not used.
-[[nodiscard]] std::string RenderNational(const std::vector<RegionFigures>& regions,
-                                         Quarter quarter, PublicationFormat format);
+[[nodiscard]] std::string RenderNational(const std::vector<RegionFigures>& regions, Quarter quarter,
+                                         PublicationFormat format);
 
 }  // namespace sonar::core

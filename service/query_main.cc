@@ -7,7 +7,7 @@
 #include "service/query_service.h"
 #include "service/server_runner.h"
 #include "storage/pg_connection.h"
-#include "storage/pg_counts_reader.h"
+#include "storage/pg_change_listener.h"
 
 int main(int argc, char** argv) {
   using namespace sonar;
@@ -35,18 +35,23 @@ int main(int argc, char** argv) {
   service::BlockTerminationSignals();
   service::InitJsonLogging("sonar-query", log_level);
   const core::ReferenceData& reference = core::ReferenceData::Builtin();
-  service::WorkerPool<storage::PgCountsReader> readers(
-      workers, [&](int) { return std::make_unique<storage::PgCountsReader>(database_url); }, 1024);
-  service::QueryServiceImpl query_service(readers, reference, [] {
+  service::WorkerPool<service::QueryBackend> backends(
+      workers, [&](int) { return std::make_unique<service::QueryBackend>(database_url); }, 1024);
+  service::QueryServiceImpl query_service(backends, reference, [] {
     return std::chrono::time_point_cast<std::chrono::microseconds>(
         std::chrono::system_clock::now());
   });
+  storage::PgChangeListener listener(database_url, [&] { query_service.NotifyChanged(); });
   storage::PgConnection probe(database_url);
 
   service::ServerHooks hooks;
   hooks.services = {&query_service};
   hooks.healthy = [&] { return probe.Ping(); };
-  hooks.drain = [&](std::chrono::milliseconds) { readers.Shutdown(); };
+  hooks.drain = [&](std::chrono::milliseconds) {
+    listener.Stop();
+    query_service.StopWatches();
+    backends.Shutdown();
+  };
   return service::RunServer({.program = "sonar-query",
                              .listen = listen,
                              .port_file = port_file,

@@ -1,32 +1,80 @@
-// gRPC adapter of the read path: QueryService on the callback API. Database reads run on a
-// WorkerPool of PgCountsReaders, never on gRPC's callback threads. Thread-safe.
+// gRPC adapter of the read path: QueryService on the callback API. Database work runs on a
+// WorkerPool of QueryBackends (one connection each), never on gRPC's callback threads.
+// Live-count watchers are woken by NOTIFYs of committed batches from any ingest process
+// (storage::PgChangeListener) and coalesce: at most one read and one pending message per watcher.
+// Thread-safe.
 #pragma once
 
 #include <functional>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "core/reference_data.h"
 #include "service/worker_pool.h"
 #include "sonar/v1/query.grpc.pb.h"
 #include "storage/pg_counts_reader.h"
+#include "storage/pg_publication_store.h"
 
 namespace sonar::service {
+
+// What one query worker owns: a connection and the stores that use it.
+struct QueryBackend {
+  explicit QueryBackend(std::string url)
+      : connection(std::move(url)), counts(connection), publications(connection) {}
+  storage::PgConnection connection;
+  storage::PgCountsReader counts;
+  storage::PgPublicationStore publications;
+};
+
+class LiveWatchReactor;
 
 class QueryServiceImpl final : public v1::QueryService::CallbackService {
  public:
   using Clock = std::function<core::Instant()>;
 
-  QueryServiceImpl(WorkerPool<storage::PgCountsReader>& readers,
-                   const core::ReferenceData& reference, Clock clock);
+  QueryServiceImpl(WorkerPool<QueryBackend>& backends, const core::ReferenceData& reference,
+                   Clock clock);
 
   grpc::ServerUnaryReactor* GetLiveCounts(grpc::CallbackServerContext* context,
                                           const v1::GetLiveCountsRequest* request,
                                           v1::LiveCounts* response) override;
+  grpc::ServerUnaryReactor* GetQuarterReport(grpc::CallbackServerContext* context,
+                                             const v1::GetQuarterReportRequest* request,
+                                             v1::QuarterReport* response) override;
+  grpc::ServerUnaryReactor* RenderQuarterReport(grpc::CallbackServerContext* context,
+                                                const v1::RenderQuarterReportRequest* request,
+                                                v1::RenderedReport* response) override;
+  grpc::ServerUnaryReactor* PublishQuarter(grpc::CallbackServerContext* context,
+                                           const v1::PublishQuarterRequest* request,
+                                           v1::Publication* response) override;
+  grpc::ServerUnaryReactor* GetRevisionDiff(grpc::CallbackServerContext* context,
+                                            const v1::GetRevisionDiffRequest* request,
+                                            v1::RevisionDiff* response) override;
+  grpc::ServerWriteReactor<v1::LiveCounts>* WatchLiveCounts(
+      grpc::CallbackServerContext* context, const v1::WatchLiveCountsRequest* request) override;
+
+  // Wakes every watcher: counts may have changed (called by the change listener).
+  void NotifyChanged();
+  // Ends every watch stream (on shutdown) and refuses new ones.
+  void StopWatches();
 
  private:
-  WorkerPool<storage::PgCountsReader>& readers_;
+  friend class LiveWatchReactor;
+  // Runs `work` on a backend; finishes the RPC with RESOURCE_EXHAUSTED if the queue is full.
+  void Run(grpc::ServerUnaryReactor* reactor,
+           std::function<grpc::Status(QueryBackend&)> work);
+  [[nodiscard]] absl::StatusOr<v1::LiveCounts> ReadLive(QueryBackend& backend, int region);
+  [[nodiscard]] grpc::Status BuildReport(QueryBackend& backend,
+                                         const v1::GetQuarterReportRequest& request,
+                                         v1::QuarterReport* report);
+
+  WorkerPool<QueryBackend>& backends_;
   const core::ReferenceData& reference_;
   Clock clock_;
+  std::mutex watchers_mu_;
+  std::set<LiveWatchReactor*> watchers_;
+  bool watches_stopped_ = false;
 };
 
 // The raw residence codes that count in `region` on `on`: its municipalities and every code

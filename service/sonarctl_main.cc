@@ -3,6 +3,11 @@
 //   sonarctl --addr HOST:PORT live --region 29             print a region's live counts
 //   sonarctl generate-seed --out events.ndjson             events that reproduce the seed table
 //   sonarctl --addr HOST:PORT health [--service NAME]      exit 0 if SERVING (for probes)
+//   sonarctl --addr HOST:PORT report --region 29 --quarter 2022-Q3 [--format text|csv|json|markdown]
+//            [--provisional] [--revision N]            the publication (no --region: national)
+//   sonarctl --addr HOST:PORT publish --quarter 2022-Q3    freeze a quarter as a new revision
+//   sonarctl --addr HOST:PORT diff --quarter 2022-Q3       cells changed since the last revision
+//   sonarctl --addr HOST:PORT watch --region 29            follow the live counts
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
@@ -14,6 +19,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "service/proto_mapping.h"
 #include "service/sonarctl_ingest.h"
+#include "service/sonarctl_query.h"
 #include "sim/seed_population.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "sonar/v1/query.grpc.pb.h"
@@ -119,8 +125,10 @@ int GenerateSeed(const std::string& out_path, uint64_t seed, bool noise) {
 int main(int argc, char** argv) {
   CLI::App app{"sonarctl: client of the sonar ingest and query services"};
   app.require_subcommand(1);
-  std::string addr = "127.0.0.1:50051";
-  app.add_option("--addr", addr, "host:port of the service")->capture_default_str();
+  std::string addr;
+  app.add_option("--addr", addr,
+                 "host:port of the service (default 127.0.0.1:50051 for ingest, "
+                 "127.0.0.1:50052 for the query commands)");
 
   auto* ingest = app.add_subcommand("ingest", "stream events (NDJSON, protobuf JSON mapping)");
   sonar::service::IngestOptions ingest_options;
@@ -150,8 +158,40 @@ int main(int argc, char** argv) {
   std::string health_service;
   health->add_option("--service", health_service, "service name (default: the whole server)");
 
+  auto* report = app.add_subcommand("report", "print a quarter's publication");
+  sonar::service::ReportCommand report_command;
+  report->add_option("--region", report_command.region, "region; omit for the national report");
+  report->add_option("--quarter", report_command.quarter, "e.g. 2022-Q3")->required();
+  report->add_option("--format", report_command.format, "text, csv, json or markdown")
+      ->capture_default_str();
+  report->add_flag("--provisional", report_command.provisional, "the figures as known now");
+  report->add_option("--revision", report_command.revision, "a specific published revision");
+
+  auto* publish = app.add_subcommand("publish", "freeze an ended quarter as a new revision");
+  std::string quarter;
+  publish->add_option("--quarter", quarter, "e.g. 2022-Q3")->required();
+
+  auto* diff = app.add_subcommand("diff", "cells whose provisional value differs from the last "
+                                          "published revision");
+  std::string diff_region;
+  diff->add_option("--quarter", quarter, "e.g. 2022-Q3")->required();
+  diff->add_option("--region", diff_region, "limit to one region");
+
+  auto* watch = app.add_subcommand("watch", "print the live counts on every change");
+  int watch_count = 0;
+  watch->add_option("--region", region, "publication number (29) or CBS code (AM24)")->required();
+  watch->add_option("--count", watch_count, "stop after this many messages (0 = never)");
+
   CLI11_PARSE(app, argc, argv);
+  if (addr.empty()) addr = ingest->parsed() ? "127.0.0.1:50051" : "127.0.0.1:50052";
   if (health->parsed()) return Health(addr, health_service);
+  if (report->parsed()) {
+    report_command.addr = addr;
+    return sonar::service::RunReport(report_command);
+  }
+  if (publish->parsed()) return sonar::service::RunPublish(addr, quarter);
+  if (diff->parsed()) return sonar::service::RunDiff(addr, quarter, diff_region);
+  if (watch->parsed()) return sonar::service::RunWatch(addr, region, watch_count);
   if (generate->parsed()) return GenerateSeed(generate_out, generate_seed, !generate_plain);
   if (ingest->parsed()) {
     ingest_options.addr = addr;

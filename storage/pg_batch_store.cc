@@ -36,6 +36,7 @@ FROM events ev JOIN unnest($1::text[], $2::text[]) AS k(s, e)
   ON ev.source = k.s AND ev.event_id = k.e)sql";
 
 // Everything a batch writes besides events, in one statement; counter rows in sorted order.
+// Publishes NOTIFY sonar_counts with the batch's position.
 constexpr const char* kFinishBatch = R"sql(
 WITH histories AS (
   UPDATE clients AS c SET history = u.h
@@ -61,7 +62,9 @@ WITH histories AS (
   RETURNING 1
 )
 INSERT INTO ingest_batches (seq, stream_id, batch_id, accepted, duplicates, rejected)
-VALUES ($11, $18, $19::numeric, $20, $21, $22))sql";
+SELECT $11, $18, $19::numeric, $20, $21, $22
+-- Wakes live-count watchers in any process (delivered at COMMIT, coalesced per transaction).
+FROM (SELECT pg_notify('sonar_counts', $11::text)) AS notify)sql";
 
 class PgBatchTransaction final : public ingest::BatchTransaction {
  public:

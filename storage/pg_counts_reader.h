@@ -1,4 +1,5 @@
-// Reads counter totals for the query path. Not thread-safe: one reader per worker thread.
+// Reads counter totals for the query path. Not thread-safe: one reader per worker thread; it
+// uses (does not own) its worker's connection.
 #pragma once
 
 #include <span>
@@ -19,13 +20,18 @@ struct CountsSnapshot {
 
 class PgCountsReader final {
  public:
-  explicit PgCountsReader(std::string database_url);
+  explicit PgCountsReader(PgConnection& connection);
 
   // Live totals of the given raw codes (all codes when `codes` is empty).
   [[nodiscard]] absl::StatusOr<CountsSnapshot> LiveCounts(std::span<const std::string> codes);
 
+  // Totals at the end of the quarter with index `quarter_index`: the sum of the deltas of that
+  // quarter and every earlier one (all codes when `codes` is empty).
+  [[nodiscard]] absl::StatusOr<CountsSnapshot> QuarterCounts(int quarter_index,
+                                                             std::span<const std::string> codes);
+
  private:
-  PgConnection connection_;
+  PgConnection& connection_;
 };
 
 }  // namespace sonar::storage

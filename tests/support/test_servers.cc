@@ -20,9 +20,11 @@ TestServers::TestServers(const std::string& url, TestServerOptions options) {
   ingest_ = std::make_unique<service::IngestServiceImpl>(
       *pipeline_,
       service::IngestServiceOptions{.max_in_flight_per_stream = options.max_in_flight_per_stream});
-  readers_ = std::make_unique<service::WorkerPool<storage::PgCountsReader>>(
-      2, [url](int) { return std::make_unique<storage::PgCountsReader>(url); }, 256);
-  query_ = std::make_unique<service::QueryServiceImpl>(*readers_, reference, Now);
+  backends_ = std::make_unique<service::WorkerPool<service::QueryBackend>>(
+      2, [url](int) { return std::make_unique<service::QueryBackend>(url); }, 256);
+  query_ = std::make_unique<service::QueryServiceImpl>(
+      *backends_, reference, options.query_clock ? options.query_clock : Now);
+  listener_ = std::make_unique<storage::PgChangeListener>(url, [this] { query_->NotifyChanged(); });
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(ingest_.get());
@@ -32,9 +34,11 @@ TestServers::TestServers(const std::string& url, TestServerOptions options) {
 
 TestServers::~TestServers() {
   ingest_->Drain(std::chrono::seconds(10));
+  listener_->Stop();
+  query_->StopWatches();
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   pipeline_->Shutdown();
-  readers_->Shutdown();
+  backends_->Shutdown();
 }
 
 std::unique_ptr<v1::IngestService::Stub> TestServers::IngestStub() const {

@@ -13,13 +13,15 @@
 #include "service/worker_pool.h"
 #include "sonar/v1/ingest.grpc.pb.h"
 #include "sonar/v1/query.grpc.pb.h"
-#include "storage/pg_counts_reader.h"
+#include "storage/pg_change_listener.h"
 
 namespace sonar::testing {
 
 struct TestServerOptions {
   int ingest_workers = 2;
   int max_in_flight_per_stream = 4;
+  // The query service's clock (publishing checks that a quarter has ended); default: now.
+  std::function<core::Instant()> query_clock;
 };
 
 class TestServers final {
@@ -32,12 +34,14 @@ class TestServers final {
   [[nodiscard]] std::unique_ptr<v1::QueryService::Stub> QueryStub() const;
   [[nodiscard]] service::IngestServiceImpl& ingest_service() { return *ingest_; }
   [[nodiscard]] ingest::IngestPipeline& pipeline() { return *pipeline_; }
+  [[nodiscard]] service::QueryServiceImpl& query_service() { return *query_; }
 
  private:
   std::unique_ptr<ingest::IngestPipeline> pipeline_;
   std::unique_ptr<service::IngestServiceImpl> ingest_;
-  std::unique_ptr<service::WorkerPool<storage::PgCountsReader>> readers_;
+  std::unique_ptr<service::WorkerPool<service::QueryBackend>> backends_;
   std::unique_ptr<service::QueryServiceImpl> query_;
+  std::unique_ptr<storage::PgChangeListener> listener_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

@@ -1,0 +1,35 @@
+// Listens for the NOTIFY that every committed ingest batch sends (channel sonar_counts), from
+// any process writing to the database. Runs on its own thread with its own connection;
+// reconnects after a failure. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <thread>
+
+namespace sonar::storage {
+
+class PgChangeListener final {
+ public:
+  // `on_change` runs on the listener thread after each notification, and after every
+  // (re)connect (changes may have been missed while disconnected). It must not block.
+  PgChangeListener(std::string database_url, std::function<void()> on_change);
+  ~PgChangeListener();  // Stop()
+  PgChangeListener(const PgChangeListener&) = delete;
+  PgChangeListener& operator=(const PgChangeListener&) = delete;
+
+  void Stop();
+  [[nodiscard]] bool connected() const { return connected_.load(); }
+
+ private:
+  void Run();
+
+  std::string url_;
+  std::function<void()> on_change_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> connected_{false};
+  std::thread thread_;
+};
+
+}  // namespace sonar::storage

@@ -1,0 +1,51 @@
+// Published quarters and their revisions. Not thread-safe: one store per worker thread; it uses
+// (does not own) its worker's connection.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/figures.h"
+#include "core/time.h"
+#include "storage/pg_connection.h"
+
+namespace sonar::storage {
+
+struct PublicationInfo {
+  core::Quarter quarter;
+  int revision = 0;
+  core::Instant published_at{};
+  int64_t ingest_position = 0;   // highest ingest batch seq visible in the frozen snapshot
+  int64_t batches_included = 0;  // committed batches in that snapshot
+};
+
+class PgPublicationStore final {
+ public:
+  explicit PgPublicationStore(PgConnection& connection);
+
+  // Turns the raw totals at the quarter's end into the figures to freeze (core's mapping).
+  using Freeze =
+      std::function<std::vector<core::RegionFigures>(std::span<const core::CounterRow>)>;
+
+  // Freezes the quarter as its next revision. The counts and the ingest position come from one
+  // snapshot; concurrent publishers of any quarter are serialised by an advisory lock.
+  [[nodiscard]] absl::StatusOr<PublicationInfo> Publish(core::Quarter quarter,
+                                                        const Freeze& freeze);
+
+  // The given revision, or the latest when `revision` is 0; nullopt if there is none.
+  [[nodiscard]] absl::StatusOr<std::optional<PublicationInfo>> Find(core::Quarter quarter,
+                                                                    int revision);
+
+  // The frozen figures of a revision, by region number (only `region` when set), municipalities
+  // in publication order.
+  [[nodiscard]] absl::StatusOr<std::vector<core::RegionFigures>> Figures(
+      core::Quarter quarter, int revision, std::optional<int> region);
+
+ private:
+  PgConnection& connection_;
+};
+
+}  // namespace sonar::storage
