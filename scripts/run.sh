@@ -2,9 +2,11 @@
 # Starts everything on this machine and shows it working, with no configuration:
 # installs the Debian packages, builds, starts a throwaway PostgreSQL 15 (under /tmp, since the
 # server runs as an unprivileged user who may not reach this checkout),
-# starts sonar-ingest and sonar-query, streams the Zeeland events through sonarctl and prints
-# the live counts of region 29 (the seed publication's figures). Then keeps the services running
-# until Ctrl-C (or exits at once with --no-wait).
+# starts sonar-ingest and sonar-query, streams synthetic Zeeland events through sonarctl (their
+# history runs to mid-November 2022), prints the live counts of region 29 and then the
+# publication "Transparantie van klantprofielen" for the third quarter of 2022, produced from the
+# events as of that quarter's end: the seed document. Then keeps the services running until
+# Ctrl-C (or exits at once with --no-wait).
 #
 #   scripts/run.sh [--no-wait]
 set -euo pipefail
@@ -58,14 +60,22 @@ query_addr="127.0.0.1:$(cat "$var/query.port")"
 echo "ingest: $ingest_addr   query: $query_addr"
 
 log "Generating the Zeeland events and streaming them (twice: the second run is all duplicates)"
-build/bin/sonarctl generate-seed --out "$var/zeeland-events.ndjson" --no-noise
+build/bin/sonarctl generate-seed --out "$var/zeeland-events.ndjson"
 build/bin/sonarctl --addr "$ingest_addr" ingest --file "$var/zeeland-events.ndjson"
 build/bin/sonarctl --addr "$ingest_addr" ingest --file "$var/zeeland-events.ndjson"
 
-log "Live counts of region 29 (Zeeland)"
+log "Live counts of region 29 (Zeeland): today's state, after the events of October-November"
 build/bin/sonarctl --addr "$query_addr" live --region 29
 
+log "The publication for region 29, third quarter 2022, from the same events as of 2022-10-01 00:00 Amsterdam time"
+build/bin/sonarctl --addr "$query_addr" report --region 29 --quarter 2022-Q3
+echo
+
 if [[ $wait_for_ctrl_c == 1 ]]; then
-  log "Services are running (ingest $ingest_addr, query $query_addr). Ctrl-C stops everything."
+  log "Services are running (ingest $ingest_addr, query $query_addr). Try:
+   build/bin/sonarctl --addr $query_addr publish --quarter 2022-Q3
+   build/bin/sonarctl --addr $query_addr report --quarter 2022-Q3 --format csv
+   build/bin/sonarctl --addr $query_addr watch --region 29
+Ctrl-C stops everything."
   wait
 fi

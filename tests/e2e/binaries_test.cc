@@ -1,5 +1,6 @@
 // The real programs, as an operator runs them: sonar-ingest and sonar-query processes on a real
 // database, driven by sonarctl.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -9,6 +10,7 @@
 
 #include "google/protobuf/util/json_util.h"
 #include "service/sonarctl_ingest.h"
+#include "sonar/v1/query.grpc.pb.h"
 #include "tests/support/process.h"
 #include "tests/support/test_database.h"
 
@@ -26,7 +28,9 @@ struct Server {
   std::string addr;
 };
 
-Server Start(const std::string& program, const std::string& url, const std::string& dir) {
+// Each server gets a directory of its own for its port file and log.
+Server Start(const std::string& program, const std::string& url) {
+  const std::string dir = testing::MakeTempDir(program);
   Server s;
   s.log = dir + "/" + program + ".log";
   const std::string port_file = dir + "/" + program + ".port";
@@ -77,8 +81,8 @@ void ExpectJsonLinesWithoutRefs(const std::string& log, const std::vector<std::s
 TEST(Binaries, SeedEventsThroughSonarctlGiveTheSeedTable) {
   testing::TestDatabase db;
   const std::string dir = testing::MakeTempDir("e2e");
-  Server ingest = Start("sonar-ingest", db.url(), dir);
-  Server query = Start("sonar-query", db.url(), dir);
+  Server ingest = Start("sonar-ingest", db.url());
+  Server query = Start("sonar-query", db.url());
   std::string out;
   ASSERT_EQ(Ctl({"--addr", ingest.addr, "health"}, out), 0) << out;
   EXPECT_NE(out.find("SERVING"), std::string::npos);
@@ -94,8 +98,8 @@ TEST(Binaries, SeedEventsThroughSonarctlGiveTheSeedTable) {
   // The generated history runs to mid-November 2022, so the live table is not the Q3 table;
   // a --no-noise population ends at the quarter and must be exactly the seed.
   testing::TestDatabase clean;
-  Server ingest2 = Start("sonar-ingest", clean.url(), dir + "/..");
-  Server query2 = Start("sonar-query", clean.url(), dir + "/..");
+  Server ingest2 = Start("sonar-ingest", clean.url());
+  Server query2 = Start("sonar-query", clean.url());
   const std::string plain = dir + "/plain.ndjson";
   ASSERT_EQ(Ctl({"generate-seed", "--no-noise", "--out", plain}, out), 0) << out;
   ASSERT_EQ(Ctl({"--addr", ingest2.addr, "ingest", "--file", plain, "--batch-size", "333"}, out), 0);
@@ -129,7 +133,7 @@ TEST(Binaries, SeedEventsThroughSonarctlGiveTheSeedTable) {
 TEST(Binaries, SigtermDrainsInFlightBatchesAndExitsZero) {
   testing::TestDatabase db;
   const std::string dir = testing::MakeTempDir("drain");
-  Server ingest = Start("sonar-ingest", db.url(), dir);
+  Server ingest = Start("sonar-ingest", db.url());
   std::string out;
   const std::string events_file = dir + "/events.ndjson";
   ASSERT_EQ(Ctl({"generate-seed", "--out", events_file}, out), 0) << out;
@@ -161,6 +165,85 @@ TEST(Binaries, SigtermDrainsInFlightBatchesAndExitsZero) {
   if (summary.sent < events.size()) {
     EXPECT_NE(errors.str().find("shutting down"), std::string::npos) << errors.str();
   }
+}
+
+}  // namespace
+}  // namespace sonar
+
+namespace sonar {
+namespace {
+
+TEST(Binaries, WatcherSeesChangesCommittedByAnotherIngestProcess) {
+  testing::TestDatabase db;
+  const std::string dir = testing::MakeTempDir("watch");
+  Server query = Start("sonar-query", db.url());
+  Server ingest_a = Start("sonar-ingest", db.url());
+  Server ingest_b = Start("sonar-ingest", db.url());
+
+  auto stub = v1::QueryService::NewStub(
+      grpc::CreateChannel(query.addr, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 60s);
+  v1::WatchLiveCountsRequest req;
+  req.set_region("29");
+  auto reader = stub->WatchLiveCounts(&ctx, req);
+  v1::LiveCounts live;
+  ASSERT_TRUE(reader->Read(&live));  // the state at subscription
+  EXPECT_EQ(live.region().register_total(), 0);
+
+  // Two persons through two different ingest processes; the watcher is in a third.
+  const char* kLines[] = {
+      R"({"eventId":"w1","source":"sonar","clientRef":"WatchedPersonNumber001","occurredAt":"2022-05-01T10:00:00Z","targetGroupEntered":{"municipalityCode":"GM0654"}})",
+      R"({"eventId":"w2","source":"sonar","clientRef":"WatchedPersonNumber002","occurredAt":"2022-05-01T10:00:00Z","targetGroupEntered":{"municipalityCode":"GM0664"}})"};
+  std::string out;
+  for (int i = 0; i < 2; ++i) {
+    const std::string file = dir + "/w" + std::to_string(i) + ".ndjson";
+    std::ofstream(file) << kLines[i] << "\n";
+    ASSERT_EQ(Ctl({"--addr", i == 0 ? ingest_a.addr : ingest_b.addr, "ingest", "--file", file}, out),
+              0)
+        << out;
+    // Coalescing may merge notifications, but never loses the latest state.
+    while (live.region().register_total() < i + 1) ASSERT_TRUE(reader->Read(&live));
+    EXPECT_EQ(live.region().register_total(), i + 1);
+  }
+  ctx.TryCancel();
+  (void)reader->Finish();
+  for (Server* s : {&query, &ingest_a, &ingest_b}) {
+    s->process->Signal(SIGTERM);
+    EXPECT_EQ(s->process->Wait(20s), 0) << ReadFile(s->log);
+  }
+  EXPECT_NE(ReadFile(query.log).find("\"event\":\"watch_started\""), std::string::npos);
+}
+
+TEST(Binaries, SonarctlRendersThePublicationFromEvents) {
+  testing::TestDatabase db;
+  const std::string dir = testing::MakeTempDir("report");
+  Server ingest = Start("sonar-ingest", db.url());
+  Server query = Start("sonar-query", db.url());
+  std::string out;
+  const std::string events = dir + "/events.ndjson";
+  ASSERT_EQ(Ctl({"generate-seed", "--out", events}, out), 0) << out;
+  ASSERT_EQ(Ctl({"--addr", ingest.addr, "ingest", "--file", events}, out), 0) << out;
+  const std::string report = dir + "/report.txt";
+  // RunProgram mixes stdout and stderr; use --format text through a shell redirect instead.
+  ASSERT_EQ(std::system((BinaryPath("sonarctl") + " --addr " + query.addr +
+                         " report --region 29 --quarter 2022-Q3 > " + report + " 2>/dev/null")
+                            .c_str()),
+            0);
+  EXPECT_EQ(ReadFile(report),
+            ReadFile(std::string(SONAR_TEST_DATA_DIR) +
+                     "/transparantie-klantprofielen-zeeland-2022-q3.txt"));
+  ASSERT_EQ(Ctl({"--addr", query.addr, "publish", "--quarter", "2022-Q3"}, out), 0) << out;
+  EXPECT_NE(out.find("revision 1"), std::string::npos) << out;
+  EXPECT_NE(Ctl({"--addr", query.addr, "publish", "--quarter", "2099-Q1"}, out), 0);
+  EXPECT_NE(out.find("has not ended"), std::string::npos) << out;
+  ASSERT_EQ(Ctl({"--addr", query.addr, "diff", "--quarter", "2022-Q3"}, out), 0) << out;
+  EXPECT_NE(out.find("0 cells differ from revision 1"), std::string::npos) << out;
+  ASSERT_EQ(Ctl({"--addr", query.addr, "report", "--region", "29", "--quarter", "2022-Q3",
+                 "--format", "markdown"},
+                out),
+            0);
+  EXPECT_NE(out.find("| Borsele |"), std::string::npos) << out;
 }
 
 }  // namespace
