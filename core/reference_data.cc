@@ -88,6 +88,11 @@ absl::StatusOr<int> RequireInt(std::string_view name, std::string_view text) {
 // Folds a name to its sort key: ASCII letters and digits, lower-cased, accents dropped for the
 // two-byte UTF-8 Latin-1 letters that occur in Dutch and Frisian names.
 std::string SortKey(std::string_view name) {
+  // A leading elided article is not part of the sort name: "'s-Hertogenbosch" sorts under H.
+  if (name.size() > 3 && name[0] == '\'' && (name[1] == 's' || name[1] == 't') &&
+      (name[2] == '-' || name[2] == ' ')) {
+    name.remove_prefix(3);
+  }
   std::string key;
   for (size_t i = 0; i < name.size(); ++i) {
     const auto c = static_cast<unsigned char>(name[i]);

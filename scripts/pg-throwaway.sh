@@ -41,9 +41,11 @@ die() { log "error: $*"; exit 1; }
 
 usage() {
     cat >&2 <<EOF
-usage: $PROG {start|stop|destroy|url} DIR
+usage: $PROG {start|stop|crash|destroy|url} DIR
   start DIR    create/init the cluster in DIR/data if needed, start it, print its URL
   stop DIR     stop the server (no error if it is not running)
+  crash DIR    stop it the hard way (pg_ctl -m immediate: no checkpoint, like a crash), for
+               fault tests; the next start recovers from the WAL
   destroy DIR  stop the server and remove DIR
   url DIR      print the URL if the server is running, exit 1 otherwise
 EOF
@@ -134,13 +136,16 @@ elif command -v python3 >/dev/null 2>&1; then
     PYTHON="$(command -v python3)"
 fi
 
-# 0 if TCP port $1 on 127.0.0.1 looks free.
+# 0 if TCP port $1 on 127.0.0.1 looks free. SO_REUSEADDR as PostgreSQL sets it: after a crash
+# the old port has connections in TIME_WAIT, which must not make a restart move to another port
+# (clients keep the URL they had).
 port_free() {
     local p="$1"
     if [[ -n "$PYTHON" ]]; then
         "$PYTHON" - "$p" 2>/dev/null <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1])))
 s.close()
 PY
@@ -283,6 +288,7 @@ resolve_existing_dir() {
 }
 
 cmd_stop() {
+    local mode="${1:-fast}"
     if ! resolve_existing_dir || ! has_cluster; then
         log "no cluster in $DIR; nothing to stop"
         return 0
@@ -293,8 +299,8 @@ cmd_stop() {
         log "server in $DIR is not running"
         return 0
     fi
-    log "stopping server in $DIR"
-    if ! as_pg "$(pg_bin pg_ctl)" stop -w -t 120 -m fast -D "$DATA" >&2; then
+    log "stopping server in $DIR (mode $mode)"
+    if ! as_pg "$(pg_bin pg_ctl)" stop -w -t 120 -m "$mode" -D "$DATA" >&2; then
         if is_running; then
             die "could not stop server in $DIR"
         fi
@@ -343,6 +349,7 @@ DATA="$DIR/data"
 case "$CMD" in
     start) cmd_start ;;
     stop) cmd_stop ;;
+    crash) cmd_stop immediate ;;
     destroy) cmd_destroy ;;
     url) cmd_url ;;
     *) usage ;;

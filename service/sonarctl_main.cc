@@ -8,6 +8,7 @@
 //   sonarctl --addr HOST:PORT publish --quarter 2022-Q3    freeze a quarter as a new revision
 //   sonarctl --addr HOST:PORT diff --quarter 2022-Q3       cells changed since the last revision
 //   sonarctl --addr HOST:PORT watch --region 29            follow the live counts
+//   sonarctl verify --database-url URL                     counters == recomputation from events
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
@@ -21,6 +22,7 @@
 #include "service/sonarctl_ingest.h"
 #include "service/sonarctl_query.h"
 #include "sim/seed_population.h"
+#include "storage/pg_verifier.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "sonar/v1/query.grpc.pb.h"
 
@@ -70,6 +72,25 @@ int Live(const std::string& addr, const std::string& region) {
               Grouped(r.known_in_sonar()).c_str(), Grouped(r.register_total()).c_str(),
               r.coverage() * 100.0);
   return 0;
+}
+
+int Verify(const std::string& url) {
+  auto report = sonar::storage::VerifyCounters(url);
+  if (!report.ok()) {
+    std::fprintf(stderr, "verify: %s\n", std::string(report.status().message()).c_str());
+    return 2;
+  }
+  std::printf("events %lld (accepted in batches %lld), persons %lld\n",
+              static_cast<long long>(report->events),
+              static_cast<long long>(report->accepted_in_batches),
+              static_cast<long long>(report->persons));
+  std::printf("mismatches: live %lld, quarter %lld, history %lld\n",
+              static_cast<long long>(report->live_mismatches),
+              static_cast<long long>(report->quarter_mismatches),
+              static_cast<long long>(report->history_mismatches));
+  for (const std::string& e : report->examples) std::printf("  %s\n", e.c_str());
+  std::printf("%s\n", report->ok() ? "OK" : "MISMATCH");
+  return report->ok() ? 0 : 1;
 }
 
 int Health(const std::string& addr, const std::string& service) {
@@ -140,6 +161,11 @@ int main(int argc, char** argv) {
   ingest->add_option("--in-flight", ingest_options.in_flight, "requests sent before their ack")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  ingest->add_option("--retries", ingest_options.retries,
+                     "reconnect and resend unacknowledged batches this many times in a row "
+                     "without progress")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
 
   auto* live = app.add_subcommand("live", "print a region's live counts");
   std::string region;
@@ -182,7 +208,16 @@ int main(int argc, char** argv) {
   watch->add_option("--region", region, "publication number (29) or CBS code (AM24)")->required();
   watch->add_option("--count", watch_count, "stop after this many messages (0 = never)");
 
+  auto* verify = app.add_subcommand(
+      "verify", "check the counters against a recomputation from the stored events (exit 1 on "
+                "a mismatch)");
+  std::string verify_url;
+  verify->add_option("--database-url", verify_url, "libpq URL of the database")
+      ->envname("SONAR_DATABASE_URL")
+      ->required();
+
   CLI11_PARSE(app, argc, argv);
+  if (verify->parsed()) return Verify(verify_url);
   if (addr.empty()) addr = ingest->parsed() ? "127.0.0.1:50051" : "127.0.0.1:50052";
   if (health->parsed()) return Health(addr, health_service);
   if (report->parsed()) {

@@ -1,6 +1,7 @@
 #include "tests/support/process.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -109,7 +110,10 @@ std::string MakeTempDir(const std::string& prefix) {
   std::system(("mkdir -p " + tmpl).c_str());
   tmpl += "/" + prefix + "-XXXXXX";
   char* dir = mkdtemp(tmpl.data());
-  return dir == nullptr ? std::string("/tmp") : std::string(dir);
+  if (dir == nullptr) return "/tmp";
+  // Traversable by the unprivileged user a test's own PostgreSQL runs as.
+  chmod(dir, 0755);
+  return dir;
 }
 
 }  // namespace sonar::testing

@@ -1,0 +1,350 @@
+#include "ingest/batch_processor.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sonar::ingest {
+namespace {
+
+using core::Event;
+using core::EventKind;
+using core::Instant;
+using core::Registrant;
+using std::chrono::hours;
+
+// What a committed database holds.
+struct Db {
+  std::map<std::pair<std::string, std::string>, Event> events;  // by (source, event_id)
+  std::map<std::string, std::vector<Event>> histories;          // by client_ref
+  core::QuarterDeltas quarter;
+  core::LiveDeltas live;
+  std::vector<QuarantinedEvent> quarantine;
+  int64_t position = 0;
+};
+
+template <typename Map>
+void Merge(Map& into, const Map& add) {
+  for (const auto& [key, n] : add) {
+    if ((into[key] += n) == 0) into.erase(key);
+  }
+}
+
+class FakeStore;
+
+// Works on a copy of the database; Commit replaces the database with it.
+class FakeTransaction final : public BatchTransaction {
+ public:
+  FakeTransaction(FakeStore& store, Db snapshot) : store_(store), db_(std::move(snapshot)) {}
+
+  absl::StatusOr<std::vector<std::vector<Event>>> LockHistories(
+      std::span<const std::string> refs) override {
+    EXPECT_TRUE(std::is_sorted(refs.begin(), refs.end()));
+    EXPECT_EQ(std::adjacent_find(refs.begin(), refs.end()), refs.end());
+    std::vector<std::vector<Event>> out;
+    for (const std::string& ref : refs) {
+      locked_.push_back(ref);
+      out.push_back(db_.histories[ref]);
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<std::optional<Event>>> InsertEvents(
+      std::span<const Event> events) override {
+    std::vector<std::optional<Event>> out;
+    for (const Event& e : events) {
+      auto [it, inserted] = db_.events.try_emplace({e.source, e.event_id}, e);
+      out.push_back(inserted ? std::nullopt : std::optional<Event>(it->second));
+    }
+    return out;
+  }
+
+  absl::Status StoreHistories(std::span<const std::string> refs,
+                              std::span<const std::vector<Event>> histories) override {
+    EXPECT_EQ(refs.size(), histories.size());
+    for (size_t i = 0; i < refs.size(); ++i) {
+      EXPECT_NE(std::find(locked_.begin(), locked_.end(), refs[i]), locked_.end()) << refs[i];
+      db_.histories[refs[i]] = histories[i];
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status AddDeltas(const core::QuarterDeltas& q, const core::LiveDeltas& l) override {
+    Merge(db_.quarter, q);
+    Merge(db_.live, l);
+    return absl::OkStatus();
+  }
+
+  absl::Status Quarantine(std::span<const QuarantinedEvent> events) override {
+    db_.quarantine.insert(db_.quarantine.end(), events.begin(), events.end());
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> Commit(const BatchMeta&, uint32_t, uint32_t, uint32_t) override;
+
+ private:
+  FakeStore& store_;
+  Db db_;
+  std::vector<std::string> locked_;
+};
+
+class FakeStore final : public BatchStore {
+ public:
+  absl::StatusOr<std::unique_ptr<BatchTransaction>> Begin() override {
+    ++begins;
+    if (abort_begins > 0) {
+      --abort_begins;
+      return absl::AbortedError("serialization failure");
+    }
+    if (unavailable_begin) return absl::UnavailableError("no connection");
+    return std::make_unique<FakeTransaction>(*this, db);
+  }
+  bool Healthy() const override { return true; }
+
+  Db db;
+  int begins = 0, abort_begins = 0, abort_commits = 0;  // abort_*: fail the next N with ABORTED
+  bool unavailable_begin = false, unavailable_commit = false;
+};
+
+absl::StatusOr<int64_t> FakeTransaction::Commit(const BatchMeta&, uint32_t, uint32_t, uint32_t) {
+  if (store_.abort_commits > 0) {
+    --store_.abort_commits;
+    return absl::AbortedError("deadlock detected");
+  }
+  if (store_.unavailable_commit) return absl::UnavailableError("commit outcome unknown");
+  db_.position = store_.db.position + 1;
+  store_.db = std::move(db_);
+  return store_.db.position;
+}
+
+const Instant kNow = Instant{*core::ParseDate("2023-01-10")} + hours{12};
+const std::string kAnn = "pseudonym-ann-000001", kBob = "pseudonym-bob-000002";
+
+Instant Utc(const char* date) { return Instant{*core::ParseDate(date)} + hours{10}; }
+
+Event Make(const std::string& ref, const char* id, const char* date, EventKind kind,
+           const char* code = "", Registrant registrant = Registrant::kUnspecified) {
+  return Event{"sonar", id, ref, Utc(date), kind, code, registrant};
+}
+
+std::vector<IncomingEvent> Batch(const std::vector<Event>& events) {
+  std::vector<IncomingEvent> out;
+  for (const Event& e : events) out.push_back({e, std::nullopt, e.source, e.event_id});
+  return out;
+}
+
+using Codes = std::vector<std::pair<uint32_t, std::string>>;  // (index, code) per rejection
+
+Codes CodesOf(const BatchResult& r) {
+  Codes out;
+  for (const EventRejection& x : r.rejections) out.emplace_back(x.index, x.code);
+  return out;
+}
+
+std::string Payload(size_t i) { return "payload-" + std::to_string(i); }
+
+absl::StatusOr<BatchResult> Ingest(FakeStore& store, const std::vector<IncomingEvent>& batch,
+                                   int max_attempts = 5) {
+  BatchProcessor processor(store, core::ReferenceData::Builtin(), max_attempts);
+  return processor.Process(batch, BatchMeta{"test", 1}, kNow, Payload);
+}
+
+// Ann: register (Q1), target group (Q2), profile (Q3), moved (Q4). Bob: register only.
+std::vector<Event> AnnAndBob() {
+  return {Make(kAnn, "a-1", "2022-02-01", EventKind::kClientRegistered, "GM0654", Registrant::kUwv),
+          Make(kAnn, "a-2", "2022-05-01", EventKind::kTargetGroupEntered, "GM0654"),
+          Make(kAnn, "a-3", "2022-08-01", EventKind::kProfileCompleted),
+          Make(kAnn, "a-4", "2022-11-01", EventKind::kClientMoved, "GM0664"),
+          Make(kBob, "b-1", "2022-03-01", EventKind::kTargetGroupEntered, "GM0677")};
+}
+
+// The deltas the events must add up to, computed from the core functions directly.
+core::QuarterDeltas Expected(std::vector<Event> events) {
+  std::map<std::string, std::vector<Event>> by_ref;
+  for (Event& e : events) by_ref[e.client_ref].push_back(std::move(e));
+  core::QuarterDeltas out;
+  for (auto& [ref, h] : by_ref) {
+    core::SortHistory(h);
+    core::AddHistoryContribution(h, +1, out);
+  }
+  return out;
+}
+
+TEST(BatchProcessorTest, AcceptsNewEventsAndCountsReplayAsDuplicates) {
+  FakeStore store;
+  const auto batch = Batch(AnnAndBob());
+  auto r = Ingest(store, batch);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted, 5u);
+  EXPECT_EQ(r->duplicates, 0u);
+  EXPECT_TRUE(r->rejections.empty());
+  EXPECT_EQ(r->attempts, 1);
+  EXPECT_EQ(r->position, 1);
+  EXPECT_EQ(store.db.events.size(), 5u);
+  EXPECT_EQ(store.db.histories[kAnn].size(), 4u);
+  EXPECT_EQ(store.db.quarter, Expected(AnnAndBob()));
+  const core::LiveDeltas live{{{"GM0664", core::Cell::kUwvWithProfile}, 1},
+                              {{"GM0677", core::Cell::kRegisterOnly}, 1}};
+  EXPECT_EQ(store.db.live, live);
+  EXPECT_TRUE(store.db.quarantine.empty());
+
+  const Db before = store.db;  // replay: all duplicates, nothing changes
+  auto again = Ingest(store, batch);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->accepted, 0u);
+  EXPECT_EQ(again->duplicates, 5u);
+  EXPECT_TRUE(again->rejections.empty());
+  EXPECT_EQ(again->position, 2);
+  EXPECT_EQ(store.db.quarter, before.quarter);
+  EXPECT_EQ(store.db.live, before.live);
+  EXPECT_EQ(store.db.histories[kAnn].size(), 4u);
+}
+
+TEST(BatchProcessorTest, DuplicateWithinOneBatch) {
+  FakeStore store;
+  const std::vector<Event> events = AnnAndBob();
+  auto r = Ingest(store, Batch({events[0], events[1], events[0], events[0]}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted, 2u);
+  EXPECT_EQ(r->duplicates, 2u);
+  EXPECT_TRUE(r->rejections.empty());
+  EXPECT_EQ(store.db.quarter, Expected({events[0], events[1]}));
+}
+
+TEST(BatchProcessorTest, ConflictWithinOneBatchKeepsTheFirst) {
+  FakeStore store;
+  const Event first = AnnAndBob()[0];
+  Event other = first;
+  other.registrant = Registrant::kGemeente;
+  auto r = Ingest(store, Batch({first, other}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted, 1u);
+  EXPECT_EQ(r->duplicates, 0u);
+  ASSERT_EQ(CodesOf(*r), (Codes{{1, "conflict"}}));
+  EXPECT_EQ(r->rejections[0].event_id, "a-1");
+  EXPECT_EQ(store.db.events.at({"sonar", "a-1"}).registrant, Registrant::kUwv);
+  EXPECT_EQ(store.db.quarter, Expected({first}));
+  ASSERT_EQ(store.db.quarantine.size(), 1u);
+  EXPECT_EQ(store.db.quarantine[0].payload, "payload-1");
+}
+
+TEST(BatchProcessorTest, ConflictAgainstStoredKeepsTheFirst) {
+  FakeStore store;
+  const std::vector<Event> events = AnnAndBob();
+  ASSERT_TRUE(Ingest(store, Batch({events[0]})).ok());
+  Event other = events[0];
+  other.occurred_at += hours{1};
+  // The conflicting event twice, then one new event.
+  auto r = Ingest(store, Batch({other, other, events[4]}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted, 1u);
+  EXPECT_EQ(r->duplicates, 0u);
+  EXPECT_EQ(CodesOf(*r), (Codes{{0, "conflict"}, {1, "conflict"}}));
+  EXPECT_EQ(store.db.events.at({"sonar", "a-1"}).occurred_at, events[0].occurred_at);
+  EXPECT_EQ(store.db.histories[kAnn].size(), 1u);
+  EXPECT_EQ(store.db.quarter, Expected({events[0], events[4]}));
+}
+
+TEST(BatchProcessorTest, InvalidEventsAreRejectedAndTheRestCommits) {
+  FakeStore store;
+  const std::vector<Event> events = AnnAndBob();
+  Event bsn = events[1];
+  bsn.client_ref = "123456789";
+  bsn.event_id = "x-1";
+  Event unknown = events[4];
+  unknown.municipality_code = "GM9999";
+  Event bad_id = events[2];
+  bad_id.event_id = "bad\nid";
+  bad_id.source = "Bad Source";
+  std::vector<IncomingEvent> batch = Batch({events[0], bsn, unknown, bad_id, events[3]});
+  batch.push_back({std::nullopt, core::Rejection{"missing_kind", "no kind"}, "sonar", "d-1"});
+  batch.push_back({std::nullopt, std::nullopt, "sonar", "d-2"});
+  auto r = Ingest(store, batch);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->accepted, 2u);
+  const Codes want = {{1, "probable_bsn"},
+                      {2, "unknown_municipality"},
+                      {3, "invalid_event_id"},
+                      {5, "missing_kind"},
+                      {6, "malformed"}};
+  ASSERT_EQ(CodesOf(*r), want);
+  ASSERT_EQ(store.db.quarantine.size(), want.size());
+  for (size_t k = 0; k < want.size(); ++k) {
+    EXPECT_EQ(store.db.quarantine[k].index, want[k].first);
+    EXPECT_EQ(store.db.quarantine[k].code, want[k].second);
+    EXPECT_EQ(store.db.quarantine[k].payload, Payload(want[k].first));
+    EXPECT_EQ(store.db.quarantine[k].reason.find("123456789"), std::string::npos);
+  }
+  EXPECT_EQ(r->rejections[3].reason, "no kind");
+  EXPECT_EQ(r->rejections[0].event_id, "x-1");
+  EXPECT_EQ(r->rejections[2].event_id, "");  // not printable: not echoed or stored
+  EXPECT_EQ(store.db.quarantine[2].event_id, "");
+  EXPECT_EQ(store.db.quarantine[2].source, "Bad Source");
+  EXPECT_EQ(store.db.quarter, Expected({events[0], events[3]}));
+  EXPECT_EQ(store.db.histories.count("123456789"), 0u);
+}
+
+TEST(BatchProcessorTest, AbortedIsRetriedAndCountsStayExact) {
+  for (bool at_begin : {false, true}) {
+    FakeStore store;
+    (at_begin ? store.abort_begins : store.abort_commits) = 1;
+    auto r = Ingest(store, Batch(AnnAndBob()));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->attempts, 2);
+    EXPECT_EQ(store.begins, 2);
+    EXPECT_EQ(r->accepted, 5u);
+    EXPECT_EQ(r->duplicates, 0u);
+    EXPECT_EQ(store.db.events.size(), 5u);
+    EXPECT_EQ(store.db.quarter, Expected(AnnAndBob()));
+    EXPECT_EQ(store.db.position, 1);
+  }
+  FakeStore store;  // gives up after max_attempts
+  store.abort_commits = 100;
+  EXPECT_EQ(Ingest(store, Batch(AnnAndBob()), 3).status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(store.begins, 3);
+  EXPECT_TRUE(store.db.events.empty());
+}
+
+TEST(BatchProcessorTest, UnavailableIsReturnedWithoutRetryAndNothingApplied) {
+  for (bool at_begin : {false, true}) {
+    FakeStore store;
+    (at_begin ? store.unavailable_begin : store.unavailable_commit) = true;
+    auto r = Ingest(store, Batch(AnnAndBob()));
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_EQ(store.begins, 1);
+    EXPECT_TRUE(store.db.events.empty());
+    EXPECT_TRUE(store.db.quarter.empty());
+    EXPECT_TRUE(store.db.live.empty());
+    EXPECT_EQ(store.db.position, 0);
+  }
+}
+
+TEST(BatchProcessorTest, ReverseOrderAcrossBatchesGivesTheSameDeltas) {
+  const std::vector<Event> events = AnnAndBob();
+  FakeStore in_order;
+  ASSERT_TRUE(Ingest(in_order, Batch(events)).ok());
+
+  FakeStore reversed;
+  auto late = Ingest(reversed, Batch({events[4], events[3], events[2]}));
+  ASSERT_TRUE(late.ok()) << late.status();
+  auto early = Ingest(reversed, Batch({events[1], events[0]}));
+  ASSERT_TRUE(early.ok()) << early.status();
+  EXPECT_EQ(late->accepted + early->accepted, 5u);
+
+  EXPECT_EQ(reversed.db.quarter, in_order.db.quarter);
+  EXPECT_EQ(reversed.db.live, in_order.db.live);
+  ASSERT_EQ(reversed.db.histories[kAnn].size(), in_order.db.histories[kAnn].size());
+  for (size_t i = 0; i < in_order.db.histories[kAnn].size(); ++i) {
+    EXPECT_EQ(reversed.db.histories[kAnn][i].event_id, in_order.db.histories[kAnn][i].event_id);
+  }
+  EXPECT_EQ(reversed.db.quarter, Expected(events));
+}
+
+}  // namespace
+}  // namespace sonar::ingest
