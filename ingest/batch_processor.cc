@@ -19,16 +19,12 @@ std::string Printable(std::string_view id, size_t max_size) {
   return ok ? std::string(id) : std::string();
 }
 
-// The batch after validation and in-batch deduplication.
-struct Triage {
-  std::vector<size_t> candidates;  // indexes of first occurrences of valid events
-  std::vector<std::pair<size_t, size_t>> repeats;  // (index, index of its first occurrence)
-  std::vector<std::pair<size_t, core::Rejection>> rejected;
-};
+}  // namespace
 
-Triage TriageBatch(std::span<const IncomingEvent> events, core::Instant now,
+BatchProcessor::Triage BatchProcessor::TriageBatch(std::span<const IncomingEvent> events, core::Instant now,
                    const core::ReferenceData& reference) {
   Triage t;
+  // Keys point into `events`; validation has not changed source or event_id.
   std::map<EventKey, size_t> first_by_key;
   for (size_t i = 0; i < events.size(); ++i) {
     const IncomingEvent& in = events[i];
@@ -50,6 +46,8 @@ Triage TriageBatch(std::span<const IncomingEvent> events, core::Instant now,
   return t;
 }
 
+namespace {
+
 core::Rejection ConflictRejection() {
   return {"conflict",
           "an event with this source and event_id but different content was already received; "
@@ -59,15 +57,32 @@ core::Rejection ConflictRejection() {
 }  // namespace
 
 BatchProcessor::BatchProcessor(BatchStore& store, const core::ReferenceData& reference,
-                               int max_attempts)
-    : store_(store), reference_(reference), max_attempts_(max_attempts) {}
+                               int max_attempts, const Pseudonymizer* pseudonymizer)
+    : store_(store),
+      reference_(reference),
+      max_attempts_(max_attempts),
+      pseudonymizer_(pseudonymizer) {}
 
 absl::StatusOr<BatchResult> BatchProcessor::Process(std::span<const IncomingEvent> events,
                                                     const BatchMeta& meta, core::Instant now,
                                                     const PayloadOf& payload_of) {
+  // Validation sees what the producer sent (the BSN guard must); everything after it, and the
+  // database, only the pseudonyms.
+  const Triage triage = TriageBatch(events, now, reference_);
+  std::vector<IncomingEvent> pseudonymized;
+  if (pseudonymizer_ != nullptr) {
+    pseudonymized.assign(events.begin(), events.end());
+    for (size_t i : triage.candidates) {
+      pseudonymized[i].event->client_ref = pseudonymizer_->Apply(events[i].event->client_ref);
+    }
+    for (const auto& [i, first] : triage.repeats) {
+      pseudonymized[i].event->client_ref = pseudonymizer_->Apply(events[i].event->client_ref);
+    }
+    events = pseudonymized;
+  }
   absl::Status last;
   for (int attempt = 1; attempt <= max_attempts_; ++attempt) {
-    auto result = Attempt(events, meta, now, payload_of);
+    auto result = Attempt(events, triage, meta, payload_of);
     if (result.ok()) {
       result->attempts = attempt;
       return result;
@@ -79,9 +94,8 @@ absl::StatusOr<BatchResult> BatchProcessor::Process(std::span<const IncomingEven
 }
 
 absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEvent> events,
-                                                    const BatchMeta& meta, core::Instant now,
+                                                    Triage triage, const BatchMeta& meta,
                                                     const PayloadOf& payload_of) {
-  Triage triage = TriageBatch(events, now, reference_);
   auto tx = store_.Begin();
   if (!tx.ok()) return tx.status();
   BatchTransaction& txn = **tx;

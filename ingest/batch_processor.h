@@ -16,6 +16,7 @@
 #include "core/reference_data.h"
 #include "core/validation.h"
 #include "ingest/batch_store.h"
+#include "ingest/pseudonymizer.h"
 
 namespace sonar::ingest {
 
@@ -49,7 +50,9 @@ struct BatchResult {
 
 class BatchProcessor final {
  public:
-  BatchProcessor(BatchStore& store, const core::ReferenceData& reference, int max_attempts = 5);
+  // `pseudonymizer` (optional, not owned) replaces client refs after validation.
+  BatchProcessor(BatchStore& store, const core::ReferenceData& reference, int max_attempts = 5,
+                 const Pseudonymizer* pseudonymizer = nullptr);
 
   // Commits the batch; on error nothing of it is stored (and it must not be acknowledged).
   [[nodiscard]] absl::StatusOr<BatchResult> Process(std::span<const IncomingEvent> events,
@@ -57,13 +60,22 @@ class BatchProcessor final {
                                                     const PayloadOf& payload_of);
 
  private:
+  // The batch after validation and in-batch deduplication.
+  struct Triage {
+    std::vector<size_t> candidates;                  // first occurrences of valid events
+    std::vector<std::pair<size_t, size_t>> repeats;  // (index, index of its first occurrence)
+    std::vector<std::pair<size_t, core::Rejection>> rejected;
+  };
+  [[nodiscard]] static Triage TriageBatch(std::span<const IncomingEvent> events, core::Instant now,
+                                          const core::ReferenceData& reference);
   [[nodiscard]] absl::StatusOr<BatchResult> Attempt(std::span<const IncomingEvent> events,
-                                                    const BatchMeta& meta, core::Instant now,
+                                                    Triage triage, const BatchMeta& meta,
                                                     const PayloadOf& payload_of);
 
   BatchStore& store_;
   const core::ReferenceData& reference_;
   int max_attempts_;
+  const Pseudonymizer* pseudonymizer_;
 };
 
 }  // namespace sonar::ingest

@@ -54,7 +54,7 @@ PipelineStats IngestPipeline::Stats() const {
 
 void IngestPipeline::RunWorker(int worker) {
   std::unique_ptr<BatchStore> store = factory_(worker);
-  BatchProcessor processor(*store, reference_, options_.max_attempts);
+  BatchProcessor processor(*store, reference_, options_.max_attempts, options_.pseudonymizer);
   bool counted_healthy = false;
   auto set_healthy = [&](bool healthy) {
     if (healthy != counted_healthy) {

@@ -26,6 +26,8 @@ struct PipelineOptions {
   int workers = 2;
   size_t queue_capacity = 256;
   int max_attempts = 5;
+  // Replaces client refs by keyed pseudonyms before storage; not owned; may be null.
+  const Pseudonymizer* pseudonymizer = nullptr;
 };
 
 // Totals since start, for throughput logs.

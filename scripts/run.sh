@@ -40,20 +40,28 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_server() {  # name port-file
-  rm -f "$2"
-  build/bin/"$1" --database-url "$url" --listen 127.0.0.1:0 --port-file "$2" \
-    >>"$var/log/$1.log" 2>&1 &
+# The key that turns client refs into pseudonyms before they are stored (made once, kept in var/).
+key="$var/hmac.key"
+if [[ ! -s "$key" ]]; then
+  (umask 077 && head -c 48 /dev/urandom | base64 -w0 >"$key")
+fi
+
+start_server() {  # name port-file [flags...]
+  local name="$1" port_file="$2"
+  shift 2
+  rm -f "$port_file"
+  build/bin/"$name" --database-url "$url" --listen 127.0.0.1:0 --port-file "$port_file" "$@" \
+    >>"$var/log/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
-    [[ -s "$2" ]] && return 0
+    [[ -s "$port_file" ]] && return 0
     sleep 0.1
   done
-  echo "$1 did not start; see $var/log/$1.log" >&2
+  echo "$name did not start; see $var/log/$name.log" >&2
   exit 1
 }
 log "Starting sonar-ingest and sonar-query (logs in var/log/)"
-start_server sonar-ingest "$var/ingest.port"
+start_server sonar-ingest "$var/ingest.port" --hmac-key-file "$key"
 start_server sonar-query "$var/query.port"
 ingest_addr="127.0.0.1:$(cat "$var/ingest.port")"
 query_addr="127.0.0.1:$(cat "$var/query.port")"

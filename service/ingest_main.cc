@@ -1,9 +1,11 @@
 // sonar-ingest: applies the schema migrations, then serves IngestService.
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <optional>
 
 #include "core/reference_data.h"
 #include "ingest/ingest_pipeline.h"
+#include "ingest/pseudonymizer.h"
 #include "service/ingest_service.h"
 #include "service/json_log.h"
 #include "service/server_runner.h"
@@ -25,6 +27,7 @@ int main(int argc, char** argv) {
   std::string database_url, listen = "127.0.0.1:50051", port_file, log_level = "info";
   int workers = 2, max_in_flight = 4, max_batch_events = 10'000, drain_grace_ms = 25'000;
   bool migrate_only = false;
+  std::string hmac_key_file;
   app.set_config("--config", "", "Read options from a TOML/INI file");
   app.add_option("--database-url", database_url, "libpq URL of the database")
       ->envname("SONAR_DATABASE_URL")
@@ -48,6 +51,10 @@ int main(int argc, char** argv) {
       ->envname("SONAR_LOG_LEVEL")
       ->capture_default_str();
   app.add_flag("--migrate-only", migrate_only, "apply the schema migrations and exit");
+  app.add_option("--hmac-key-file", hmac_key_file,
+                 "secret (>= 32 bytes) for pseudonymising client refs with HMAC-SHA256 before "
+                 "they are stored; without it refs are stored as sent")
+      ->envname("SONAR_HMAC_KEY_FILE");
   CLI11_PARSE(app, argc, argv);
 
   service::BlockTerminationSignals();
@@ -67,10 +74,32 @@ int main(int argc, char** argv) {
       .Info();
   if (migrate_only) return 0;
 
+  std::optional<ingest::Pseudonymizer> pseudonymizer;
+  if (!hmac_key_file.empty()) {
+    auto loaded = ingest::Pseudonymizer::FromKeyFile(hmac_key_file);
+    if (!loaded.ok()) {
+      service::LogLine("hmac_key_invalid")
+          .Add("code", static_cast<int>(loaded.status().code()))
+          .Add("error", std::string(loaded.status().message()))
+          .Error();
+      return 1;
+    }
+    pseudonymizer = *std::move(loaded);
+    service::LogLine("pseudonymisation_enabled").Add("key_id", pseudonymizer->key_id()).Info();
+  } else {
+    service::LogLine("pseudonymisation_disabled")
+        .Add("hint", "pass --hmac-key-file so client refs are stored as keyed pseudonyms")
+        .Warn();
+  }
+
   const core::ReferenceData& reference = core::ReferenceData::Builtin();
   ingest::IngestPipeline pipeline(
       [&](int) { return std::make_unique<storage::PgBatchStore>(database_url); }, reference,
-      SystemNow, {.workers = workers, .queue_capacity = 1024, .max_attempts = 5});
+      SystemNow,
+      {.workers = workers,
+       .queue_capacity = 1024,
+       .max_attempts = 5,
+       .pseudonymizer = pseudonymizer ? &*pseudonymizer : nullptr});
   service::IngestServiceImpl ingest_service(
       pipeline, {.max_in_flight_per_stream = max_in_flight, .max_events_per_batch = max_batch_events});
   storage::PgConnection probe(database_url);

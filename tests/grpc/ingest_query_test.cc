@@ -4,9 +4,12 @@
 
 #include <random>
 #include <sstream>
+#include <pqxx/pqxx>
+#include <set>
 #include <thread>
 
 #include "core/figures.h"
+#include "ingest/pseudonymizer.h"
 #include "service/proto_mapping.h"
 #include "service/sonarctl_ingest.h"
 #include "sim/seed_population.h"
@@ -251,6 +254,50 @@ TEST(IngestQuery, DatabaseDownIsUnavailableNeverAFalseAck) {
   qreq.set_region("29");
   v1::LiveCounts qresp;
   EXPECT_EQ(query->GetLiveCounts(&qctx, qreq, &qresp).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+}  // namespace
+}  // namespace sonar
+
+namespace sonar {
+namespace {
+
+TEST(IngestQuery, ClientRefsArePseudonymisedBeforeStorage) {
+  testing::TestDatabase db;
+  testing::TestServerOptions options;
+  options.hmac_key = "test-key-0123456789-0123456789-0123456789";
+  testing::TestServers servers(db.url(), options);
+  const sim::Population population = ZeelandPopulation(true, kQ3_2022.End() - std::chrono::seconds(1));
+  std::vector<v1::Event> events = ToProto(population.events);
+  std::shuffle(events.begin(), events.end(), std::mt19937(5));
+  const service::IngestSummary sent = SendConcurrently(servers.address(), events, 2, 300);
+  EXPECT_EQ(sent.accepted, events.size());
+  // Resending is still recognised as duplicate, a changed event as conflict.
+  std::vector<v1::Event> again(events.begin(), events.begin() + 50);
+  again[0].mutable_occurred_at()->set_seconds(again[0].occurred_at().seconds() + 1);
+  const service::IngestSummary resent = SendConcurrently(servers.address(), again, 1, 50);
+  EXPECT_EQ(resent.duplicates, 49u);
+  EXPECT_EQ(resent.rejected, 1u);
+
+  // No reference a producer sent is in the database; each stored one is a keyed pseudonym.
+  std::set<std::string> sent_refs;
+  for (const auto& e : population.events) sent_refs.insert(e.client_ref);
+  pqxx::connection conn(db.url());
+  pqxx::nontransaction tx(conn);
+  int checked = 0;
+  const std::string key_id =
+      ingest::Pseudonymizer::FromKey(options.hmac_key)->key_id() + ".";
+  for (const auto& row : tx.exec("SELECT client_ref FROM clients UNION SELECT client_ref FROM events")) {
+    const std::string stored = row[0].as<std::string>();
+    EXPECT_EQ(sent_refs.count(stored), 0u);
+    EXPECT_EQ(stored.rfind(key_id, 0), 0u) << stored;
+    ++checked;
+  }
+  EXPECT_EQ(checked, static_cast<int>(sent_refs.size()));
+  // The figures are the same as without pseudonymisation.
+  const v1::LiveCounts live = GetLive(servers, "29");
+  EXPECT_EQ(live.region().total().total_in_sonar(), 2671);
+  EXPECT_EQ(live.region().register_total(), 4125);
 }
 
 }  // namespace

@@ -145,7 +145,9 @@ TEST(Publication, ZeelandQuarterRevisionsAndLateEvents) {
 
 TEST(Publication, RefusesQuarterThatHasNotEndedAndUnknownRevisions) {
   testing::TestDatabase db;
-  testing::TestServers servers(db.url(), {.query_clock = [] { return At("2022-09-30", 20); }});
+  testing::TestServerOptions options;
+  options.query_clock = [] { return At("2022-09-30", 20); };
+  testing::TestServers servers(db.url(), options);
   v1::Publication pub;
   EXPECT_EQ(Publish(servers, "2022-Q3", &pub).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(Publish(servers, "2022-Q7", &pub).error_code(), grpc::StatusCode::INVALID_ARGUMENT);

@@ -14,9 +14,12 @@ core::Instant Now() {
 
 TestServers::TestServers(const std::string& url, TestServerOptions options) {
   const core::ReferenceData& reference = core::ReferenceData::Builtin();
+  if (!options.hmac_key.empty()) pseudonymizer_ = *ingest::Pseudonymizer::FromKey(options.hmac_key);
   pipeline_ = std::make_unique<ingest::IngestPipeline>(
       [url](int) { return std::make_unique<storage::PgBatchStore>(url); }, reference, Now,
-      ingest::PipelineOptions{.workers = options.ingest_workers, .queue_capacity = 256});
+      ingest::PipelineOptions{.workers = options.ingest_workers,
+                              .queue_capacity = 256,
+                              .pseudonymizer = pseudonymizer_ ? &*pseudonymizer_ : nullptr});
   ingest_ = std::make_unique<service::IngestServiceImpl>(
       *pipeline_,
       service::IngestServiceOptions{.max_in_flight_per_stream = options.max_in_flight_per_stream});

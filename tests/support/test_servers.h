@@ -5,9 +5,11 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "ingest/ingest_pipeline.h"
+#include "ingest/pseudonymizer.h"
 #include "service/ingest_service.h"
 #include "service/query_service.h"
 #include "service/worker_pool.h"
@@ -22,6 +24,8 @@ struct TestServerOptions {
   int max_in_flight_per_stream = 4;
   // The query service's clock (publishing checks that a quarter has ended); default: now.
   std::function<core::Instant()> query_clock;
+  // Pseudonymise client refs with this key (empty: store them as sent).
+  std::string hmac_key;
 };
 
 class TestServers final {
@@ -37,6 +41,7 @@ class TestServers final {
   [[nodiscard]] service::QueryServiceImpl& query_service() { return *query_; }
 
  private:
+  std::optional<ingest::Pseudonymizer> pseudonymizer_;
   std::unique_ptr<ingest::IngestPipeline> pipeline_;
   std::unique_ptr<service::IngestServiceImpl> ingest_;
   std::unique_ptr<service::WorkerPool<service::QueryBackend>> backends_;
