@@ -50,7 +50,9 @@ start_server() {  # name port-file [flags...]
   local name="$1" port_file="$2"
   shift 2
   rm -f "$port_file"
-  build/bin/"$name" --database-url "$url" --listen 127.0.0.1:0 --port-file "$port_file" "$@" \
+  # Plaintext on loopback for the demo; see README for TLS and roles.
+  build/bin/"$name" --database-url "$url" --listen 127.0.0.1:0 --port-file "$port_file" \
+    --plaintext "$@" \
     >>"$var/log/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do

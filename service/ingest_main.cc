@@ -24,7 +24,8 @@ sonar::core::Instant SystemNow() {
 int main(int argc, char** argv) {
   using namespace sonar;
   CLI::App app{"sonar-ingest: events over gRPC into live counters in PostgreSQL"};
-  std::string database_url, listen = "127.0.0.1:50051", port_file, log_level = "info";
+  std::string database_url, log_level = "info";
+  service::ServerFlags server_flags{.listen = "127.0.0.1:50051"};
   int workers = 2, max_in_flight = 4, max_batch_events = 10'000, drain_grace_ms = 25'000;
   bool migrate_only = false;
   std::string hmac_key_file;
@@ -32,10 +33,7 @@ int main(int argc, char** argv) {
   app.add_option("--database-url", database_url, "libpq URL of the database")
       ->envname("SONAR_DATABASE_URL")
       ->required();
-  app.add_option("--listen", listen, "host:port to serve on (port 0: pick a free one)")
-      ->envname("SONAR_INGEST_LISTEN")
-      ->capture_default_str();
-  app.add_option("--port-file", port_file, "write the bound port to this file");
+  service::AddServerFlags(app, server_flags, "SONAR_INGEST");
   app.add_option("--workers", workers, "database connections committing batches")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
@@ -59,6 +57,15 @@ int main(int argc, char** argv) {
 
   service::BlockTerminationSignals();
   service::InitJsonLogging("sonar-ingest", log_level);
+
+  auto security = service::LoadServerSecurity(server_flags);
+  if (!security.ok()) {
+    service::LogLine("configuration_invalid")
+        .Add("code", static_cast<int>(security.status().code()))
+        .Add("error", std::string(security.status().message()))
+        .Error();
+    return 2;
+  }
 
   auto applied = storage::ApplyMigrations(database_url);
   if (!applied.ok()) {
@@ -101,7 +108,8 @@ int main(int argc, char** argv) {
        .max_attempts = 5,
        .pseudonymizer = pseudonymizer ? &*pseudonymizer : nullptr});
   service::IngestServiceImpl ingest_service(
-      pipeline, {.max_in_flight_per_stream = max_in_flight, .max_events_per_batch = max_batch_events});
+      pipeline, {.max_in_flight_per_stream = max_in_flight, .max_events_per_batch = max_batch_events},
+      security->authorizer);
   storage::PgConnection probe(database_url);
 
   auto last_tick = std::chrono::steady_clock::now();
@@ -135,8 +143,11 @@ int main(int argc, char** argv) {
     last_stats = s;
   };
   return service::RunServer({.program = "sonar-ingest",
-                             .listen = listen,
-                             .port_file = port_file,
+                             .listen = server_flags.listen,
+                             .port_file = server_flags.port_file,
+                             .credentials = security->credentials,
+                             .health_listen = server_flags.health_listen,
+                             .max_connection_age_ms = server_flags.max_connection_age_ms,
                              .health_services = {"sonar.v1.IngestService"},
                              .drain_grace = std::chrono::milliseconds(drain_grace_ms)},
                             hooks);

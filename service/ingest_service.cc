@@ -189,19 +189,24 @@ class IngestStreamReactor final
 };
 
 IngestServiceImpl::IngestServiceImpl(ingest::IngestPipeline& pipeline,
-                                     IngestServiceOptions options)
-    : pipeline_(pipeline), options_(options) {}
+                                     IngestServiceOptions options,
+                                     std::shared_ptr<const Authorizer> authorizer)
+    : pipeline_(pipeline),
+      options_(options),
+      authorizer_(authorizer ? std::move(authorizer) : std::make_shared<const Authorizer>()) {}
 
 grpc::ServerBidiReactor<v1::IngestRequest, v1::IngestResponse>* IngestServiceImpl::Ingest(
-    grpc::CallbackServerContext* /*context*/) {
-  if (draining_) {
-    class Refused final : public grpc::ServerBidiReactor<v1::IngestRequest, v1::IngestResponse> {
-     public:
-      Refused() { Finish({grpc::StatusCode::UNAVAILABLE, "server is shutting down"}); }
-      void OnDone() override { delete this; }
-    };
-    return new Refused();
+    grpc::CallbackServerContext* context) {
+  class Refused final : public grpc::ServerBidiReactor<v1::IngestRequest, v1::IngestResponse> {
+   public:
+    explicit Refused(grpc::Status status) { Finish(std::move(status)); }
+    void OnDone() override { delete this; }
+  };
+  if (grpc::Status allowed = authorizer_->Check(*context, Role::kIngest); !allowed.ok()) {
+    LogLine("call_refused").Add("rpc", "Ingest").Add("code", static_cast<int>(allowed.error_code())).Warn();
+    return new Refused(std::move(allowed));
   }
+  if (draining_) return new Refused({grpc::StatusCode::UNAVAILABLE, "server is shutting down"});
   return new IngestStreamReactor(*this, "s" + std::to_string(next_stream_++));
 }
 
@@ -209,6 +214,11 @@ grpc::ServerUnaryReactor* IngestServiceImpl::IngestBatch(grpc::CallbackServerCon
                                                          const v1::IngestRequest* request,
                                                          v1::IngestResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (grpc::Status allowed = authorizer_->Check(*context, Role::kIngest); !allowed.ok()) {
+    LogLine("call_refused").Add("rpc", "IngestBatch").Add("code", static_cast<int>(allowed.error_code())).Warn();
+    reactor->Finish(allowed);
+    return reactor;
+  }
   if (draining_) {
     reactor->Finish({grpc::StatusCode::UNAVAILABLE, "server is shutting down"});
     return reactor;

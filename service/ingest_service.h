@@ -19,6 +19,7 @@
 #include <string>
 
 #include "ingest/ingest_pipeline.h"
+#include "service/security.h"
 #include "sonar/v1/ingest.grpc.pb.h"
 
 namespace sonar::service {
@@ -32,7 +33,9 @@ class IngestStreamReactor;
 
 class IngestServiceImpl final : public v1::IngestService::CallbackService {
  public:
-  IngestServiceImpl(ingest::IngestPipeline& pipeline, IngestServiceOptions options);
+  // `authorizer` (default: everyone allowed) must grant the ingest role to every caller.
+  IngestServiceImpl(ingest::IngestPipeline& pipeline, IngestServiceOptions options,
+                    std::shared_ptr<const Authorizer> authorizer = nullptr);
 
   grpc::ServerBidiReactor<v1::IngestRequest, v1::IngestResponse>* Ingest(
       grpc::CallbackServerContext* context) override;
@@ -58,6 +61,7 @@ class IngestServiceImpl final : public v1::IngestService::CallbackService {
 
   ingest::IngestPipeline& pipeline_;
   IngestServiceOptions options_;
+  std::shared_ptr<const Authorizer> authorizer_;
   std::atomic<bool> draining_{false};
   std::atomic<uint64_t> next_stream_{1};
   std::mutex mu_;

@@ -12,16 +12,14 @@
 int main(int argc, char** argv) {
   using namespace sonar;
   CLI::App app{"sonar-query: live counts, quarterly figures and the publication"};
-  std::string database_url, listen = "127.0.0.1:50052", port_file, log_level = "info";
+  std::string database_url, log_level = "info";
+  service::ServerFlags server_flags{.listen = "127.0.0.1:50052"};
   int workers = 2, drain_grace_ms = 5'000;
   app.set_config("--config", "", "Read options from a TOML/INI file");
   app.add_option("--database-url", database_url, "libpq URL of the database")
       ->envname("SONAR_DATABASE_URL")
       ->required();
-  app.add_option("--listen", listen, "host:port to serve on (port 0: pick a free one)")
-      ->envname("SONAR_QUERY_LISTEN")
-      ->capture_default_str();
-  app.add_option("--port-file", port_file, "write the bound port to this file");
+  service::AddServerFlags(app, server_flags, "SONAR_QUERY");
   app.add_option("--workers", workers, "database connections serving reads")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
@@ -34,13 +32,24 @@ int main(int argc, char** argv) {
 
   service::BlockTerminationSignals();
   service::InitJsonLogging("sonar-query", log_level);
+  auto security = service::LoadServerSecurity(server_flags);
+  if (!security.ok()) {
+    service::LogLine("configuration_invalid")
+        .Add("code", static_cast<int>(security.status().code()))
+        .Add("error", std::string(security.status().message()))
+        .Error();
+    return 2;
+  }
   const core::ReferenceData& reference = core::ReferenceData::Builtin();
   service::WorkerPool<service::QueryBackend> backends(
       workers, [&](int) { return std::make_unique<service::QueryBackend>(database_url); }, 1024);
-  service::QueryServiceImpl query_service(backends, reference, [] {
-    return std::chrono::time_point_cast<std::chrono::microseconds>(
-        std::chrono::system_clock::now());
-  });
+  service::QueryServiceImpl query_service(
+      backends, reference,
+      [] {
+        return std::chrono::time_point_cast<std::chrono::microseconds>(
+            std::chrono::system_clock::now());
+      },
+      security->authorizer);
   storage::PgChangeListener listener(database_url, [&] { query_service.NotifyChanged(); });
   storage::PgConnection probe(database_url);
 
@@ -53,8 +62,11 @@ int main(int argc, char** argv) {
     backends.Shutdown();
   };
   return service::RunServer({.program = "sonar-query",
-                             .listen = listen,
-                             .port_file = port_file,
+                             .listen = server_flags.listen,
+                             .port_file = server_flags.port_file,
+                             .credentials = security->credentials,
+                             .health_listen = server_flags.health_listen,
+                             .max_connection_age_ms = server_flags.max_connection_age_ms,
                              .health_services = {"sonar.v1.QueryService"},
                              .drain_grace = std::chrono::milliseconds(drain_grace_ms)},
                             hooks);

@@ -179,8 +179,22 @@ class LiveWatchReactor final : public grpc::ServerWriteReactor<v1::LiveCounts> {
 };
 
 QueryServiceImpl::QueryServiceImpl(WorkerPool<QueryBackend>& backends,
-                                   const core::ReferenceData& reference, Clock clock)
-    : backends_(backends), reference_(reference), clock_(std::move(clock)) {}
+                                   const core::ReferenceData& reference, Clock clock,
+                                   std::shared_ptr<const Authorizer> authorizer)
+    : backends_(backends),
+      reference_(reference),
+      clock_(std::move(clock)),
+      authorizer_(authorizer ? std::move(authorizer) : std::make_shared<const Authorizer>()) {}
+
+bool QueryServiceImpl::Allowed(grpc::CallbackServerContext* context,
+                               grpc::ServerUnaryReactor* reactor, Role role,
+                               const char* rpc) const {
+  grpc::Status allowed = authorizer_->Check(*context, role);
+  if (allowed.ok()) return true;
+  LogLine("call_refused").Add("rpc", rpc).Add("code", static_cast<int>(allowed.error_code())).Warn();
+  reactor->Finish(allowed);
+  return false;
+}
 
 void QueryServiceImpl::Run(grpc::ServerUnaryReactor* reactor,
                            std::function<grpc::Status(QueryBackend&)> work) {
@@ -207,6 +221,7 @@ grpc::ServerUnaryReactor* QueryServiceImpl::GetLiveCounts(grpc::CallbackServerCo
                                                           const v1::GetLiveCountsRequest* request,
                                                           v1::LiveCounts* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!Allowed(context, reactor, Role::kQuery, "GetLiveCounts")) return reactor;
   const core::RegionInfo* region = reference_.FindRegion(request->region());
   if (region == nullptr) {
     reactor->Finish({grpc::StatusCode::NOT_FOUND, kBadRegion});
@@ -283,6 +298,7 @@ grpc::ServerUnaryReactor* QueryServiceImpl::GetQuarterReport(
     grpc::CallbackServerContext* context, const v1::GetQuarterReportRequest* request,
     v1::QuarterReport* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!Allowed(context, reactor, Role::kQuery, "GetQuarterReport")) return reactor;
   core::Quarter quarter;
   std::optional<int> region;
   if (grpc::Status s = ParseReportRequest(reference_, *request, quarter, region); !s.ok()) {
@@ -306,6 +322,7 @@ grpc::ServerUnaryReactor* QueryServiceImpl::RenderQuarterReport(
     grpc::CallbackServerContext* context, const v1::RenderQuarterReportRequest* request,
     v1::RenderedReport* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!Allowed(context, reactor, Role::kQuery, "RenderQuarterReport")) return reactor;
   core::Quarter quarter;
   std::optional<int> region;
   const auto format = core::ParsePublicationFormat(request->format().empty() ? "text"
@@ -336,6 +353,7 @@ grpc::ServerUnaryReactor* QueryServiceImpl::PublishQuarter(grpc::CallbackServerC
                                                            const v1::PublishQuarterRequest* request,
                                                            v1::Publication* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!Allowed(context, reactor, Role::kAdmin, "PublishQuarter")) return reactor;
   const auto quarter = core::ParseQuarter(request->quarter());
   if (!quarter) {
     reactor->Finish(Invalid(kBadQuarter));
@@ -373,6 +391,7 @@ grpc::ServerUnaryReactor* QueryServiceImpl::GetRevisionDiff(grpc::CallbackServer
                                                             const v1::GetRevisionDiffRequest* request,
                                                             v1::RevisionDiff* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!Allowed(context, reactor, Role::kQuery, "GetRevisionDiff")) return reactor;
   const auto quarter = core::ParseQuarter(request->quarter());
   std::optional<int> region;
   if (!request->region().empty()) {
@@ -414,13 +433,17 @@ grpc::ServerUnaryReactor* QueryServiceImpl::GetRevisionDiff(grpc::CallbackServer
 }
 
 grpc::ServerWriteReactor<v1::LiveCounts>* QueryServiceImpl::WatchLiveCounts(
-    grpc::CallbackServerContext* /*context*/, const v1::WatchLiveCountsRequest* request) {
+    grpc::CallbackServerContext* context, const v1::WatchLiveCountsRequest* request) {
   const core::RegionInfo* region = reference_.FindRegion(request->region());
   class Refused final : public grpc::ServerWriteReactor<v1::LiveCounts> {
    public:
     explicit Refused(grpc::Status status) { Finish(std::move(status)); }
     void OnDone() override { delete this; }
   };
+  if (grpc::Status allowed = authorizer_->Check(*context, Role::kQuery); !allowed.ok()) {
+    LogLine("call_refused").Add("rpc", "WatchLiveCounts").Add("code", static_cast<int>(allowed.error_code())).Warn();
+    return new Refused(std::move(allowed));
+  }
   if (region == nullptr) return new Refused({grpc::StatusCode::NOT_FOUND, kBadRegion});
   std::lock_guard lock(watchers_mu_);
   if (watches_stopped_) {

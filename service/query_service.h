@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/reference_data.h"
+#include "service/security.h"
 #include "service/worker_pool.h"
 #include "sonar/v1/query.grpc.pb.h"
 #include "storage/pg_counts_reader.h"
@@ -33,8 +34,9 @@ class QueryServiceImpl final : public v1::QueryService::CallbackService {
  public:
   using Clock = std::function<core::Instant()>;
 
+  // `authorizer` (default: everyone allowed): reads need the query role, publishing admin.
   QueryServiceImpl(WorkerPool<QueryBackend>& backends, const core::ReferenceData& reference,
-                   Clock clock);
+                   Clock clock, std::shared_ptr<const Authorizer> authorizer = nullptr);
 
   grpc::ServerUnaryReactor* GetLiveCounts(grpc::CallbackServerContext* context,
                                           const v1::GetLiveCountsRequest* request,
@@ -70,8 +72,13 @@ class QueryServiceImpl final : public v1::QueryService::CallbackService {
                                          v1::QuarterReport* report);
 
   WorkerPool<QueryBackend>& backends_;
+  // Finishes the RPC and returns false when the caller lacks `role`.
+  [[nodiscard]] bool Allowed(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
+                             Role role, const char* rpc) const;
+
   const core::ReferenceData& reference_;
   Clock clock_;
+  std::shared_ptr<const Authorizer> authorizer_;
   std::mutex watchers_mu_;
   std::set<LiveWatchReactor*> watchers_;
   bool watches_stopped_ = false;

@@ -10,12 +10,43 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <CLI/CLI.hpp>
+#include <memory>
+
+#include "service/security.h"
+
 namespace sonar::service {
+
+// The listening and security flags both servers share.
+struct ServerFlags {
+  std::string listen;
+  std::string port_file;
+  std::string health_listen;  // plaintext, health-only port for orchestrator probes
+  TlsFiles tls;
+  bool plaintext = false;
+  std::string auth_file;
+  int max_connection_age_ms = 0;  // 0 = connections live as long as the client wants
+};
+
+// Registers --listen (env <ENV_PREFIX>_LISTEN), --port-file, --health-listen, --tls-cert,
+// --tls-key, --tls-client-ca, --plaintext, --auth-file (env SONAR_AUTH_FILE) and
+// --max-connection-age-ms.
+void AddServerFlags(CLI::App& app, ServerFlags& flags, const std::string& env_prefix);
+
+// The credentials and authorizer the flags ask for; logs what it chose, never a secret.
+struct ServerSecurity {
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  std::shared_ptr<const Authorizer> authorizer;
+};
+[[nodiscard]] absl::StatusOr<ServerSecurity> LoadServerSecurity(const ServerFlags& flags);
 
 struct ServerConfig {
   std::string program;              // "sonar-ingest"
   std::string listen;               // "127.0.0.1:50051"; port 0 picks a free port
   std::string port_file;            // if set, the bound port is written there
+  std::shared_ptr<grpc::ServerCredentials> credentials;  // null = plaintext
+  std::string health_listen;        // if set, a plaintext server with only grpc.health.v1
+  int max_connection_age_ms = 0;    // GRPC_ARG_MAX_CONNECTION_AGE_MS; 0 = unset
   std::vector<std::string> health_services;  // service names reported in grpc.health.v1
   std::chrono::milliseconds drain_grace{25'000};
   int max_receive_bytes = 16 * 1024 * 1024;

@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "service/client_channel.h"
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -79,7 +81,7 @@ grpc::Status StreamOnce(v1::IngestService::Stub& stub, const std::vector<v1::Eve
 bool StreamEvents(const std::string& addr, const std::vector<v1::Event>& events, int batch_size,
                   int in_flight, IngestSummary& summary, std::ostream& errors, int retries) {
   auto stub = v1::IngestService::NewStub(
-      grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+      MakeChannel(addr));
   std::vector<bool> acked((events.size() + batch_size - 1) / batch_size, false);
   auto backoff = std::chrono::milliseconds(100);
   int failures_without_progress = 0;

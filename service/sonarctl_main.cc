@@ -12,6 +12,8 @@
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
+#include "service/client_channel.h"
+
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -48,7 +50,7 @@ void PrintRow(const std::string& name, const sonar::v1::Cells& c, int64_t regist
 
 int Live(const std::string& addr, const std::string& region) {
   auto stub = sonar::v1::QueryService::NewStub(
-      grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+      sonar::service::MakeChannel(addr));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   sonar::v1::GetLiveCountsRequest req;
@@ -95,7 +97,7 @@ int Verify(const std::string& url) {
 
 int Health(const std::string& addr, const std::string& service) {
   auto stub = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+      sonar::service::MakeChannel(addr));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
   grpc::health::v1::HealthCheckRequest req;
@@ -216,7 +218,21 @@ int main(int argc, char** argv) {
       ->envname("SONAR_DATABASE_URL")
       ->required();
 
+  sonar::service::ClientSecurity security;
+  app.add_option("--tls-ca", security.ca_file, "use TLS, trusting this CA (PEM)")
+      ->envname("SONAR_TLS_CA");
+  app.add_option("--tls-cert", security.cert_file, "client certificate for mutual TLS (PEM)");
+  app.add_option("--tls-key", security.key_file, "its private key (PEM)");
+  app.add_option("--token-file", security.token_file, "bearer token (sent only over TLS)")
+      ->envname("SONAR_TOKEN_FILE");
+  app.add_option("--tls-server-name", security.server_name,
+                 "name to check the server certificate against (default: the host in --addr)");
+
   CLI11_PARSE(app, argc, argv);
+  if (auto configured = sonar::service::ConfigureClientChannels(security); !configured.ok()) {
+    std::fprintf(stderr, "sonarctl: %s\n", std::string(configured.message()).c_str());
+    return 2;
+  }
   if (verify->parsed()) return Verify(verify_url);
   if (addr.empty()) addr = ingest->parsed() ? "127.0.0.1:50051" : "127.0.0.1:50052";
   if (health->parsed()) return Health(addr, health_service);

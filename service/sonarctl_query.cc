@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "service/client_channel.h"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,7 +15,7 @@ namespace sonar::service {
 namespace {
 
 std::unique_ptr<v1::QueryService::Stub> Stub(const std::string& addr) {
-  return v1::QueryService::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+  return v1::QueryService::NewStub(MakeChannel(addr));
 }
 
 int Fail(const char* what, const grpc::Status& status) {

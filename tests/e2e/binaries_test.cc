@@ -37,7 +37,7 @@ Server Start(const std::string& program, const std::string& url) {
   s.process = std::make_unique<ChildProcess>(
       BinaryPath(program),
       std::vector<std::string>{"--database-url", url, "--listen", "127.0.0.1:0", "--port-file",
-                               port_file},
+                               port_file, "--plaintext"},
       s.log);
   const int port = testing::WaitForPortFile(port_file, 20s);
   EXPECT_GT(port, 0) << ReadFile(s.log);

@@ -42,7 +42,7 @@ Ingest StartIngest(const std::string& url, int port, const std::string& log) {
   s.process = std::make_unique<ChildProcess>(
       BinaryPath("sonar-ingest"),
       std::vector<std::string>{"--database-url", url, "--listen", s.addr, "--port-file",
-                               port_file},
+                               port_file, "--plaintext"},
       log);
   EXPECT_GT(testing::WaitForPortFile(port_file, 20s), 0) << ReadFile(log);
   return s;
