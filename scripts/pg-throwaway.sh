@@ -42,12 +42,16 @@ die() { log "error: $*"; exit 1; }
 usage() {
     cat >&2 <<EOF
 usage: $PROG {start|stop|crash|destroy|url} DIR
+       $PROG replica DIR PRIMARY_URL
   start DIR    create/init the cluster in DIR/data if needed, start it, print its URL
   stop DIR     stop the server (no error if it is not running)
   crash DIR    stop it the hard way (pg_ctl -m immediate: no checkpoint, like a crash), for
                fault tests; the next start recovers from the WAL
   destroy DIR  stop the server and remove DIR
   url DIR      print the URL if the server is running, exit 1 otherwise
+  replica DIR PRIMARY_URL
+               like start, but the cluster is a streaming replica of PRIMARY_URL
+               (pg_basebackup -R), read-only, following the primary
 EOF
     exit 2
 }
@@ -235,10 +239,16 @@ cmd_start() {
         if [[ -d "$DATA" ]] && [[ -n "$(ls -A "$DATA")" ]]; then
             die "$DATA exists, is not empty and holds no cluster (failed initdb?); remove it or run '$PROG destroy $DIR'"
         fi
-        log "initialising cluster in $DATA"
-        as_pg "$initdb" -D "$DATA" -U "$DB_SUPERUSER" -E UTF8 --locale=C \
-            --auth-local=trust --auth-host=trust >&2 \
-            || die "initdb failed"
+        if [[ -n "$PRIMARY_URL" ]]; then
+            log "copying the primary into $DATA (pg_basebackup -R)"
+            as_pg "$(pg_bin pg_basebackup)" -D "$DATA" -R -X stream -c fast -d "$PRIMARY_URL" >&2 \
+                || die "pg_basebackup failed"
+        else
+            log "initialising cluster in $DATA"
+            as_pg "$initdb" -D "$DATA" -U "$DB_SUPERUSER" -E UTF8 --locale=C \
+                --auth-local=trust --auth-host=trust >&2 \
+                || die "initdb failed"
+        fi
     fi
     local version
     version="$(<"$DATA/PG_VERSION")"
@@ -340,6 +350,11 @@ cmd_url() {
 }
 
 # ---------------------------------------------------------------------------
+PRIMARY_URL=""
+if [[ $# -eq 3 && "$1" == replica ]]; then
+    PRIMARY_URL="$3"
+    set -- start "$2"
+fi
 [[ $# -eq 2 ]] || usage
 CMD="$1"
 DIR="$2"

@@ -12,13 +12,17 @@
 int main(int argc, char** argv) {
   using namespace sonar;
   CLI::App app{"sonar-query: live counts, quarterly figures and the publication"};
-  std::string database_url, log_level = "info";
+  std::string database_url, read_database_url, log_level = "info";
   service::ServerFlags server_flags{.listen = "127.0.0.1:50052"};
   int workers = 2, drain_grace_ms = 5'000;
   app.set_config("--config", "", "Read options from a TOML/INI file");
   app.add_option("--database-url", database_url, "libpq URL of the database")
       ->envname("SONAR_DATABASE_URL")
       ->required();
+  app.add_option("--read-database-url", read_database_url,
+                 "libpq URL for reads, e.g. a streaming replica (default: --database-url); "
+                 "publishing and change notifications use --database-url")
+      ->envname("SONAR_READ_DATABASE_URL");
   service::AddServerFlags(app, server_flags, "SONAR_QUERY");
   app.add_option("--workers", workers, "database connections serving reads")
       ->check(CLI::Range(1, 64))
@@ -41,8 +45,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const core::ReferenceData& reference = core::ReferenceData::Builtin();
+  const std::string read_url = read_database_url.empty() ? database_url : read_database_url;
   service::WorkerPool<service::QueryBackend> backends(
-      workers, [&](int) { return std::make_unique<service::QueryBackend>(database_url); }, 1024);
+      workers, [&](int) { return std::make_unique<service::QueryBackend>(database_url, read_url); },
+      1024);
   service::QueryServiceImpl query_service(
       backends, reference,
       [] {
@@ -50,8 +56,16 @@ int main(int argc, char** argv) {
             std::chrono::system_clock::now());
       },
       security->authorizer);
-  storage::PgChangeListener listener(database_url, [&] { query_service.NotifyChanged(); });
-  storage::PgConnection probe(database_url);
+  // NOTIFY is not replicated: listen on the primary; with a replica, look again a little later
+  // so a watcher does not miss a change the replica had not replayed yet.
+  std::vector<std::chrono::milliseconds> echoes;
+  if (read_url != database_url) {
+    echoes = {std::chrono::milliseconds(200), std::chrono::milliseconds(1000),
+              std::chrono::milliseconds(3000)};
+  }
+  storage::PgChangeListener listener(database_url, [&] { query_service.NotifyChanged(); },
+                                     echoes);
+  storage::PgConnection probe(read_url);
 
   service::ServerHooks hooks;
   hooks.services = {&query_service};

@@ -19,11 +19,18 @@
 
 namespace sonar::service {
 
-// What one query worker owns: a connection and the stores that use it.
+// What one query worker owns: connections and the stores that use them. Reads go to
+// `read_url` (a streaming replica, or the primary); publishing writes to the primary, whose
+// connection is opened only when a worker first publishes.
 struct QueryBackend {
-  explicit QueryBackend(std::string url)
-      : connection(std::move(url)), counts(connection), publications(connection) {}
-  storage::PgConnection connection;
+  QueryBackend(std::string primary_url, std::string read_url)
+      : primary(std::move(primary_url)),
+        replica(std::move(read_url)),
+        counts(replica),
+        publications(replica, primary) {}
+  explicit QueryBackend(const std::string& url) : QueryBackend(url, url) {}
+  storage::PgConnection primary;
+  storage::PgConnection replica;
   storage::PgCountsReader counts;
   storage::PgPublicationStore publications;
 };

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <vector>
 #include <functional>
 #include <string>
 #include <thread>
@@ -14,7 +16,10 @@ class PgChangeListener final {
  public:
   // `on_change` runs on the listener thread after each notification, and after every
   // (re)connect (changes may have been missed while disconnected). It must not block.
-  PgChangeListener(std::string database_url, std::function<void()> on_change);
+  // `echoes`: delays after a notification at which `on_change` runs again, for readers of a
+  // streaming replica that may not have replayed the change yet (empty: none).
+  PgChangeListener(std::string database_url, std::function<void()> on_change,
+                   std::vector<std::chrono::milliseconds> echoes = {});
   ~PgChangeListener();  // Stop()
   PgChangeListener(const PgChangeListener&) = delete;
   PgChangeListener& operator=(const PgChangeListener&) = delete;
@@ -27,6 +32,7 @@ class PgChangeListener final {
 
   std::string url_;
   std::function<void()> on_change_;
+  std::vector<std::chrono::milliseconds> echoes_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> connected_{false};
   std::thread thread_;

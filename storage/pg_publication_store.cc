@@ -52,13 +52,14 @@ core::Instant FromMicros(int64_t micros) {
 
 }  // namespace
 
-PgPublicationStore::PgPublicationStore(PgConnection& connection) : connection_(connection) {}
+PgPublicationStore::PgPublicationStore(PgConnection& read, PgConnection& write)
+    : read_(read), write_(write) {}
 
 absl::StatusOr<PublicationInfo> PgPublicationStore::Publish(core::Quarter quarter,
                                                             const Freeze& freeze) {
   bool locked = false;
   try {
-    pqxx::connection& conn = connection_.Get();
+    pqxx::connection& conn = write_.Get();
     // Locked before the snapshot is taken, so a waiting publisher sees the previous revision.
     pqxx::nontransaction(conn).exec(kLock);
     locked = true;
@@ -108,7 +109,7 @@ absl::StatusOr<PublicationInfo> PgPublicationStore::Publish(core::Quarter quarte
   } catch (...) {
     absl::Status status = StatusFromCurrentException();
     // A session lock dies with its connection; drop the connection rather than leak the lock.
-    if (locked || absl::IsUnavailable(status)) connection_.Reset();
+    if (locked || absl::IsUnavailable(status)) write_.Reset();
     return status;
   }
 }
@@ -116,7 +117,7 @@ absl::StatusOr<PublicationInfo> PgPublicationStore::Publish(core::Quarter quarte
 absl::StatusOr<std::optional<PublicationInfo>> PgPublicationStore::Find(core::Quarter quarter,
                                                                         int revision) {
   try {
-    pqxx::read_transaction tx(connection_.Get());
+    pqxx::read_transaction tx(read_.Get());
     const pqxx::result result = tx.exec_params(kFind, quarter.Index(), revision);
     tx.commit();
     if (result.empty()) return std::optional<PublicationInfo>{};
@@ -126,7 +127,7 @@ absl::StatusOr<std::optional<PublicationInfo>> PgPublicationStore::Find(core::Qu
         row[3].as<int64_t>()}};
   } catch (...) {
     absl::Status status = StatusFromCurrentException();
-    if (absl::IsUnavailable(status)) connection_.MarkBroken();
+    if (absl::IsUnavailable(status)) read_.MarkBroken();
     return status;
   }
 }
@@ -134,7 +135,7 @@ absl::StatusOr<std::optional<PublicationInfo>> PgPublicationStore::Find(core::Qu
 absl::StatusOr<std::vector<core::RegionFigures>> PgPublicationStore::Figures(
     core::Quarter quarter, int revision, std::optional<int> region) {
   try {
-    pqxx::read_transaction tx(connection_.Get());
+    pqxx::read_transaction tx(read_.Get());
     std::vector<core::RegionFigures> out;
     for (const auto& row : tx.exec_params(kFigures, quarter.Index(), revision, region.value_or(0))) {
       const int number = row[0].as<int>();
@@ -155,7 +156,7 @@ absl::StatusOr<std::vector<core::RegionFigures>> PgPublicationStore::Figures(
     return out;
   } catch (...) {
     absl::Status status = StatusFromCurrentException();
-    if (absl::IsUnavailable(status)) connection_.MarkBroken();
+    if (absl::IsUnavailable(status)) read_.MarkBroken();
     return status;
   }
 }

@@ -1,5 +1,5 @@
 // Published quarters and their revisions. Not thread-safe: one store per worker thread; it uses
-// (does not own) its worker's connection.
+// (does not own) its worker's connections.
 #pragma once
 
 #include <functional>
@@ -24,7 +24,8 @@ struct PublicationInfo {
 
 class PgPublicationStore final {
  public:
-  explicit PgPublicationStore(PgConnection& connection);
+  // Reads use `read` (may be a replica); Publish uses `write` (the primary).
+  PgPublicationStore(PgConnection& read, PgConnection& write);
 
   // Turns the raw totals at the quarter's end into the figures to freeze (core's mapping).
   using Freeze =
@@ -45,7 +46,8 @@ class PgPublicationStore final {
       core::Quarter quarter, int revision, std::optional<int> region);
 
  private:
-  PgConnection& connection_;
+  PgConnection& read_;
+  PgConnection& write_;
 };
 
 }  // namespace sonar::storage

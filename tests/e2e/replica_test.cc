@@ -1,0 +1,123 @@
+// Read scale-out: sonar-query reading from a real PostgreSQL streaming replica (pg_basebackup -R)
+// of the test cluster follows writes made through the primary, in reports and live watches.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "sonar/v1/query.grpc.pb.h"
+#include "tests/support/process.h"
+#include "tests/support/test_database.h"
+
+namespace sonar {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::BinaryPath;
+using testing::ReadFile;
+
+std::string WithDatabase(const std::string& url, const std::string& db) {
+  return url.substr(0, url.rfind('/') + 1) + db;
+}
+
+struct Server {
+  std::unique_ptr<testing::ChildProcess> process;
+  std::string log;
+  std::string addr;
+};
+
+Server Start(const std::string& program, std::vector<std::string> args) {
+  const std::string dir = testing::MakeTempDir(program);
+  Server s;
+  s.log = dir + "/log";
+  args.insert(args.end(),
+              {"--listen", "127.0.0.1:0", "--port-file", dir + "/port", "--plaintext"});
+  s.process = std::make_unique<testing::ChildProcess>(BinaryPath(program), args, s.log);
+  const int port = testing::WaitForPortFile(dir + "/port", 20s);
+  EXPECT_GT(port, 0) << ReadFile(s.log);
+  s.addr = "127.0.0.1:" + std::to_string(port);
+  return s;
+}
+
+TEST(Replica, QueryServiceOnAStreamingReplicaFollowsThePrimary) {
+  testing::TestDatabase db;
+  const std::string dir = testing::MakeTempDir("replica");
+  const std::string script = "bash " + std::string(SONAR_SOURCE_DIR) + "/scripts/pg-throwaway.sh ";
+  ASSERT_EQ(std::system((script + "replica " + dir + "/pg " + testing::TestClusterUrl() +
+                         " >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  std::string replica_admin = ReadFile(dir + "/pg/url");
+  replica_admin.erase(replica_admin.find_last_not_of('\n') + 1);
+  const std::string replica_url = WithDatabase(replica_admin, db.name());
+  {
+    pqxx::connection replica(replica_url);
+    pqxx::nontransaction tx(replica);
+    EXPECT_EQ(tx.exec1("SELECT pg_is_in_recovery()")[0].as<bool>(), true);
+  }
+
+  Server ingest = Start("sonar-ingest", {"--database-url", db.url()});
+  Server query = Start("sonar-query",
+                       {"--database-url", db.url(), "--read-database-url", replica_url});
+  auto stub = v1::QueryService::NewStub(
+      grpc::CreateChannel(query.addr, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext watch_ctx;
+  watch_ctx.set_deadline(std::chrono::system_clock::now() + 120s);
+  v1::WatchLiveCountsRequest watch_req;
+  watch_req.set_region("29");
+  auto watch = stub->WatchLiveCounts(&watch_ctx, watch_req);
+  v1::LiveCounts live;
+  ASSERT_TRUE(watch->Read(&live));
+  EXPECT_EQ(live.region().register_total(), 0);
+
+  std::string out;
+  const std::string events = dir + "/events.ndjson";
+  ASSERT_EQ(testing::RunProgram(BinaryPath("sonarctl"),
+                                {"generate-seed", "--no-noise", "--out", events}, out, 30s),
+            0);
+  ASSERT_EQ(testing::RunProgram(BinaryPath("sonarctl"),
+                                {"--addr", ingest.addr, "ingest", "--file", events}, out, 60s),
+            0)
+      << out;
+
+  // The watcher converges on the full figures through the replica.
+  while (live.region().register_total() < 4125) ASSERT_TRUE(watch->Read(&live));
+  EXPECT_EQ(live.region().total().total_in_sonar(), 2671);
+  watch_ctx.TryCancel();
+  (void)watch->Finish();
+
+  // Reports read from the replica; publishing writes to the primary.
+  grpc::ClientContext report_ctx;
+  v1::GetQuarterReportRequest report_req;
+  report_req.set_region("29");
+  report_req.set_quarter("2022-Q3");
+  v1::QuarterReport report;
+  ASSERT_TRUE(stub->GetQuarterReport(&report_ctx, report_req, &report).ok());
+  EXPECT_EQ(report.region().register_total(), 4125);
+  grpc::ClientContext publish_ctx;
+  v1::PublishQuarterRequest publish_req;
+  publish_req.set_quarter("2022-Q3");
+  v1::Publication publication;
+  const grpc::Status published = stub->PublishQuarter(&publish_ctx, publish_req, &publication);
+  ASSERT_TRUE(published.ok()) << published.error_message();
+  EXPECT_EQ(publication.revision(), 1u);
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM publications"), "1");
+  {
+    pqxx::connection replica(replica_admin);
+    pqxx::nontransaction tx(replica);
+    EXPECT_GT(tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE datname = " +
+                       tx.quote(db.name()))[0]
+                  .as<int>(),
+              0);  // the query service's readers are connected to the replica
+  }
+  for (Server* s : {&ingest, &query}) {
+    s->process->Signal(SIGTERM);
+    EXPECT_EQ(s->process->Wait(20s), 0);
+  }
+  (void)std::system((script + "destroy " + dir + "/pg >/dev/null 2>&1").c_str());
+}
+
+}  // namespace
+}  // namespace sonar
