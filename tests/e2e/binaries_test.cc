@@ -248,3 +248,46 @@ TEST(Binaries, SonarctlRendersThePublicationFromEvents) {
 
 }  // namespace
 }  // namespace sonar
+
+namespace sonar {
+namespace {
+
+TEST(Binaries, ConfigurationFromFileAndEnvironment) {
+  testing::TestDatabase db;
+  const std::string dir = testing::MakeTempDir("config");
+  std::ofstream(dir + "/ingest.toml") << "database-url = \"" << db.url() << "\"\n"
+                                      << "listen = \"127.0.0.1:0\"\n"
+                                      << "port-file = \"" << dir << "/ingest.port\"\n"
+                                      << "plaintext = true\n"
+                                      << "workers = 3\n";
+  ChildProcess ingest(BinaryPath("sonar-ingest"), {"--config", dir + "/ingest.toml"},
+                      dir + "/ingest.log");
+  const int port = testing::WaitForPortFile(dir + "/ingest.port", 20s);
+  ASSERT_GT(port, 0) << ReadFile(dir + "/ingest.log");
+  std::string out;
+  EXPECT_EQ(Ctl({"--addr", "127.0.0.1:" + std::to_string(port), "health"}, out), 0) << out;
+
+  // The database URL from the environment (as the container image passes it).
+  setenv("SONAR_DATABASE_URL", db.url().c_str(), 1);
+  setenv("SONAR_PLAINTEXT", "true", 1);
+  ChildProcess query(BinaryPath("sonar-query"),
+                     {"--listen", "127.0.0.1:0", "--port-file", dir + "/query.port"},
+                     dir + "/query.log");
+  unsetenv("SONAR_DATABASE_URL");
+  unsetenv("SONAR_PLAINTEXT");
+  const int query_port = testing::WaitForPortFile(dir + "/query.port", 20s);
+  ASSERT_GT(query_port, 0) << ReadFile(dir + "/query.log");
+  EXPECT_EQ(Ctl({"--addr", "127.0.0.1:" + std::to_string(query_port), "live", "--region", "29"},
+                out),
+            0)
+      << out;
+  // A URL never appears in the logs (it may carry a password).
+  EXPECT_EQ(ReadFile(dir + "/ingest.log").find(db.url()), std::string::npos);
+  ingest.Signal(SIGTERM);
+  query.Signal(SIGTERM);
+  EXPECT_EQ(ingest.Wait(20s), 0);
+  EXPECT_EQ(query.Wait(20s), 0);
+}
+
+}  // namespace
+}  // namespace sonar
