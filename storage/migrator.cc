@@ -41,10 +41,14 @@ absl::StatusOr<std::vector<int>> ApplyMigrations(const std::string& database_url
     pqxx::connection conn(database_url);
     pqxx::nontransaction session(conn);
     session.exec(std::string("SELECT pg_advisory_lock(") + kLockKey + ")");
-    session.exec(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version integer PRIMARY KEY, name text NOT NULL,"
-        " applied_at timestamptz NOT NULL DEFAULT now())");
+    // A service role without CREATE may start against an up-to-date schema: only create the
+    // bookkeeping table when it is missing.
+    if (session.exec1("SELECT to_regclass('schema_migrations') IS NULL")[0].as<bool>()) {
+      session.exec(
+          "CREATE TABLE schema_migrations ("
+          " version integer PRIMARY KEY, name text NOT NULL,"
+          " applied_at timestamptz NOT NULL DEFAULT now())");
+    }
     std::set<int> applied;
     for (const auto& row : session.exec("SELECT version FROM schema_migrations")) {
       applied.insert(row[0].as<int>());
