@@ -41,78 +41,58 @@ FiguresBuilder::FiguresBuilder(const ReferenceData& reference, Date on)
     : reference_(reference), on_(on) {}
 
 RegionFigures FiguresBuilder::Region(int region, std::span<const CounterRow> rows) const {
-  RegionFigures out;
-  if (const RegionInfo* info = reference_.RegionByNumber(region)) out.region = *info;
-  std::map<std::string, size_t, std::less<>> index;
+  std::vector<RegionFigures> layout(1);
+  if (const RegionInfo* info = reference_.RegionByNumber(region)) layout[0].region = *info;
   for (const MunicipalityInfo* m : reference_.MunicipalitiesOf(region, on_)) {
-    index.emplace(m->code, out.municipalities.size());
-    out.municipalities.push_back({m->code, m->name, {}});
+    layout[0].municipalities.push_back({m->code, m->name, {}});
   }
-  std::map<std::string, std::string, std::less<>> successor_cache;
-  for (const CounterRow& row : rows) {
-    auto cached = successor_cache.find(row.municipality_code);
-    if (cached == successor_cache.end()) {
-      cached = successor_cache
-                   .emplace(row.municipality_code, reference_.SuccessorOn(row.municipality_code, on_))
-                   .first;
-    }
-    auto it = index.find(cached->second);
-    if (it == index.end()) continue;
-    out.municipalities[it->second].cells.Add(row.cell, row.n);
-  }
-  for (const MunicipalityFigures& m : out.municipalities) out.total.Add(m.cells);
-  return out;
+  Place(layout, rows);
+  return std::move(layout[0]);
 }
 
 std::vector<RegionFigures> FiguresBuilder::National(std::span<const CounterRow> rows) const {
-  std::vector<RegionFigures> out;
-  std::map<int, size_t> index;
-  for (const RegionInfo& r : reference_.regions()) {
-    index.emplace(r.number, out.size());
-    out.push_back({r, {}, {}});
-  }
-  for (const CounterRow& row : rows) {
-    const std::string code = reference_.SuccessorOn(row.municipality_code, on_);
-    if (!reference_.ExistsOn(code, on_)) continue;
-    const auto region = reference_.RegionOn(code, on_);
-    if (!region) continue;
-    auto it = index.find(*region);
-    if (it != index.end()) out[it->second].total.Add(row.cell, row.n);
-  }
-  return out;
+  std::vector<RegionFigures> regions = AllRegions(rows);
+  for (RegionFigures& r : regions) r.municipalities.clear();
+  return regions;
 }
 
-}  // namespace sonar::core
-
-namespace sonar::core {
-
 std::vector<RegionFigures> FiguresBuilder::AllRegions(std::span<const CounterRow> rows) const {
-  std::vector<RegionFigures> out;
-  std::map<std::string, std::pair<size_t, size_t>, std::less<>> where;  // code -> (region, muni)
+  std::vector<RegionFigures> layout;
   for (const RegionInfo& r : reference_.regions()) {
     RegionFigures figures{r, {}, {}};
     for (const MunicipalityInfo* m : reference_.MunicipalitiesOf(r.number, on_)) {
-      where.emplace(m->code, std::make_pair(out.size(), figures.municipalities.size()));
       figures.municipalities.push_back({m->code, m->name, {}});
     }
-    out.push_back(std::move(figures));
+    layout.push_back(std::move(figures));
   }
-  std::map<std::string, std::string, std::less<>> successor_cache;
+  Place(layout, rows);
+  return layout;
+}
+
+void FiguresBuilder::Place(std::vector<RegionFigures>& layout,
+                           std::span<const CounterRow> rows) const {
+  std::map<std::string, std::pair<size_t, size_t>, std::less<>> where;  // code -> (region, muni)
+  for (size_t r = 0; r < layout.size(); ++r) {
+    for (size_t m = 0; m < layout[r].municipalities.size(); ++m) {
+      where.emplace(layout[r].municipalities[m].code, std::make_pair(r, m));
+    }
+  }
+  // Rows come per (code, cell): look each raw code's successor up once.
+  std::map<std::string, const std::pair<size_t, size_t>*, std::less<>> placed;
   for (const CounterRow& row : rows) {
-    auto cached = successor_cache.find(row.municipality_code);
-    if (cached == successor_cache.end()) {
-      cached = successor_cache
-                   .emplace(row.municipality_code, reference_.SuccessorOn(row.municipality_code, on_))
+    auto cached = placed.find(row.municipality_code);
+    if (cached == placed.end()) {
+      auto it = where.find(reference_.SuccessorOn(row.municipality_code, on_));
+      cached = placed.emplace(row.municipality_code, it == where.end() ? nullptr : &it->second)
                    .first;
     }
-    auto it = where.find(cached->second);
-    if (it == where.end()) continue;
-    out[it->second.first].municipalities[it->second.second].cells.Add(row.cell, row.n);
+    if (cached->second == nullptr) continue;
+    layout[cached->second->first].municipalities[cached->second->second].cells.Add(row.cell,
+                                                                                  row.n);
   }
-  for (RegionFigures& r : out) {
+  for (RegionFigures& r : layout) {
     for (const MunicipalityFigures& m : r.municipalities) r.total.Add(m.cells);
   }
-  return out;
 }
 
 Date LayoutDate(Quarter quarter) {

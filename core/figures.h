@@ -71,6 +71,9 @@ class FiguresBuilder final {
   [[nodiscard]] std::vector<RegionFigures> AllRegions(std::span<const CounterRow> rows) const;
 
  private:
+  // Adds `rows` into the municipalities of `layout` (by successor code) and sums the totals.
+  void Place(std::vector<RegionFigures>& layout, std::span<const CounterRow> rows) const;
+
   const ReferenceData& reference_;
   Date on_;
 };

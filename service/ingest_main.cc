@@ -58,14 +58,6 @@ int main(int argc, char** argv) {
   service::BlockTerminationSignals();
   service::InitJsonLogging("sonar-ingest", log_level);
 
-  auto security = service::LoadServerSecurity(server_flags);
-  if (!security.ok()) {
-    service::LogLine("configuration_invalid")
-        .Add("code", static_cast<int>(security.status().code()))
-        .Add("error", std::string(security.status().message()))
-        .Error();
-    return 2;
-  }
 
   auto applied = storage::ApplyMigrations(database_url);
   if (!applied.ok()) {
@@ -80,6 +72,9 @@ int main(int argc, char** argv) {
       .Add("known", static_cast<uint64_t>(storage::BuiltinMigrations().size()))
       .Info();
   if (migrate_only) return 0;
+
+  auto security = service::LoadServerSecurity(server_flags);
+  if (!security.ok()) return 2;
 
   std::optional<ingest::Pseudonymizer> pseudonymizer;
   if (!hmac_key_file.empty()) {

@@ -234,15 +234,19 @@ grpc::ServerUnaryReactor* IngestServiceImpl::IngestBatch(grpc::CallbackServerCon
                              [=](grpc::Status status, v1::IngestResponse result) {
     const auto latency_ms =
         std::chrono::duration<double, std::milli>(Clock::now() - submitted).count();
-    LogLine(status.ok() ? "batch_committed" : "batch_failed")
-        .Add("stream_id", call_id)
+    LogLine line(status.ok() ? "batch_committed" : "batch_failed");
+    line.Add("stream_id", call_id)
         .Add("batch", batch_id)
         .Add("accepted", result.accepted())
         .Add("duplicates", result.duplicates())
         .Add("rejected", static_cast<uint64_t>(result.rejections_size()))
         .Add("code", static_cast<int>(status.error_code()))
-        .Add("latency_ms", latency_ms)
-        .Info();
+        .Add("latency_ms", latency_ms);
+    if (status.ok()) {
+      line.Info();
+    } else {
+      line.Add("error", status.error_message()).Error();
+    }
     if (status.ok()) *response = std::move(result);
     reactor->Finish(status);
   });

@@ -37,13 +37,7 @@ int main(int argc, char** argv) {
   service::BlockTerminationSignals();
   service::InitJsonLogging("sonar-query", log_level);
   auto security = service::LoadServerSecurity(server_flags);
-  if (!security.ok()) {
-    service::LogLine("configuration_invalid")
-        .Add("code", static_cast<int>(security.status().code()))
-        .Add("error", std::string(security.status().message()))
-        .Error();
-    return 2;
-  }
+  if (!security.ok()) return 2;
   const core::ReferenceData& reference = core::ReferenceData::Builtin();
   const std::string read_url = read_database_url.empty() ? database_url : read_database_url;
   service::WorkerPool<service::QueryBackend> backends(
@@ -69,6 +63,16 @@ int main(int argc, char** argv) {
 
   service::ServerHooks hooks;
   hooks.services = {&query_service};
+  bool listening = false;
+  hooks.tick = [&] {
+    // Watchers depend on the change listener; say when it connects or loses its connection.
+    if (listener.connected() != listening) {
+      listening = !listening;
+      service::LogLine(listening ? "change_listener_connected" : "change_listener_disconnected")
+          .Add("connected", listening)
+          .Info();
+    }
+  };
   hooks.healthy = [&] { return probe.Ping(); };
   hooks.drain = [&](std::chrono::milliseconds) {
     listener.Stop();

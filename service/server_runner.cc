@@ -57,15 +57,22 @@ void AddServerFlags(CLI::App& app, ServerFlags& flags, const std::string& env_pr
 }
 
 absl::StatusOr<ServerSecurity> LoadServerSecurity(const ServerFlags& flags) {
+  auto invalid = [](const absl::Status& status) {
+    LogLine("configuration_invalid")
+        .Add("code", static_cast<int>(status.code()))
+        .Add("error", std::string(status.message()))
+        .Error();
+    return status;
+  };
   ServerSecurity security;
   auto credentials = MakeServerCredentials(flags.tls, flags.plaintext);
-  if (!credentials.ok()) return credentials.status();
+  if (!credentials.ok()) return invalid(credentials.status());
   security.credentials = *credentials;
   if (flags.auth_file.empty()) {
     security.authorizer = std::make_shared<const Authorizer>();
   } else {
     auto authorizer = Authorizer::FromFile(flags.auth_file);
-    if (!authorizer.ok()) return authorizer.status();
+    if (!authorizer.ok()) return invalid(authorizer.status());
     security.authorizer = *authorizer;
   }
   LogLine("security_configured")

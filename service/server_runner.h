@@ -38,6 +38,7 @@ struct ServerSecurity {
   std::shared_ptr<grpc::ServerCredentials> credentials;
   std::shared_ptr<const Authorizer> authorizer;
 };
+// Logs `configuration_invalid` (with the status code and message) when it fails.
 [[nodiscard]] absl::StatusOr<ServerSecurity> LoadServerSecurity(const ServerFlags& flags);
 
 struct ServerConfig {

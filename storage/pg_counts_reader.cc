@@ -50,24 +50,23 @@ std::string CodesArray(std::span<const std::string> codes) {
 PgCountsReader::PgCountsReader(PgConnection& connection) : connection_(connection) {}
 
 absl::StatusOr<CountsSnapshot> PgCountsReader::LiveCounts(std::span<const std::string> codes) {
-  try {
-    pqxx::read_transaction tx(connection_.Get());
-    CountsSnapshot snapshot = ToSnapshot(tx, tx.exec_params(kLiveCounts, CodesArray(codes)));
-    tx.commit();
-    return snapshot;
-  } catch (...) {
-    absl::Status status = StatusFromCurrentException();
-    if (absl::IsUnavailable(status)) connection_.MarkBroken();
-    return status;
-  }
+  return Read([&](pqxx::transaction_base& tx) {
+    return tx.exec_params(kLiveCounts, CodesArray(codes));
+  });
 }
 
 absl::StatusOr<CountsSnapshot> PgCountsReader::QuarterCounts(int quarter_index,
                                                              std::span<const std::string> codes) {
+  return Read([&](pqxx::transaction_base& tx) {
+    return tx.exec_params(kQuarterCounts, CodesArray(codes), quarter_index);
+  });
+}
+
+absl::StatusOr<CountsSnapshot> PgCountsReader::Read(
+    const std::function<pqxx::result(pqxx::transaction_base&)>& query) {
   try {
     pqxx::read_transaction tx(connection_.Get());
-    CountsSnapshot snapshot =
-        ToSnapshot(tx, tx.exec_params(kQuarterCounts, CodesArray(codes), quarter_index));
+    CountsSnapshot snapshot = ToSnapshot(tx, query(tx));
     tx.commit();
     return snapshot;
   } catch (...) {

@@ -2,6 +2,8 @@
 // uses (does not own) its worker's connection.
 #pragma once
 
+#include <functional>
+#include <pqxx/pqxx>
 #include <span>
 #include <string>
 #include <vector>
@@ -31,6 +33,10 @@ class PgCountsReader final {
                                                              std::span<const std::string> codes);
 
  private:
+  // Runs `query` in a read-only transaction; its rows are (code, cell, n, clock µs).
+  [[nodiscard]] absl::StatusOr<CountsSnapshot> Read(
+      const std::function<pqxx::result(pqxx::transaction_base&)>& query);
+
   PgConnection& connection_;
 };
 

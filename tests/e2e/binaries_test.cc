@@ -12,6 +12,7 @@
 #include "service/sonarctl_ingest.h"
 #include "sonar/v1/query.grpc.pb.h"
 #include "tests/support/process.h"
+#include "tests/support/server_process.h"
 #include "tests/support/test_database.h"
 
 namespace sonar {
@@ -22,27 +23,10 @@ using testing::BinaryPath;
 using testing::ChildProcess;
 using testing::ReadFile;
 
-struct Server {
-  std::unique_ptr<ChildProcess> process;
-  std::string log;
-  std::string addr;
-};
+using Server = testing::ServerProcess;
 
-// Each server gets a directory of its own for its port file and log.
 Server Start(const std::string& program, const std::string& url) {
-  const std::string dir = testing::MakeTempDir(program);
-  Server s;
-  s.log = dir + "/" + program + ".log";
-  const std::string port_file = dir + "/" + program + ".port";
-  s.process = std::make_unique<ChildProcess>(
-      BinaryPath(program),
-      std::vector<std::string>{"--database-url", url, "--listen", "127.0.0.1:0", "--port-file",
-                               port_file, "--plaintext"},
-      s.log);
-  const int port = testing::WaitForPortFile(port_file, 20s);
-  EXPECT_GT(port, 0) << ReadFile(s.log);
-  s.addr = "127.0.0.1:" + std::to_string(port);
-  return s;
+  return testing::StartServer(program, {"--database-url", url, "--plaintext"});
 }
 
 int Ctl(const std::vector<std::string>& args, std::string& output) {

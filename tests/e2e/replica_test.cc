@@ -9,6 +9,7 @@
 
 #include "sonar/v1/query.grpc.pb.h"
 #include "tests/support/process.h"
+#include "tests/support/server_process.h"
 #include "tests/support/test_database.h"
 
 namespace sonar {
@@ -22,23 +23,11 @@ std::string WithDatabase(const std::string& url, const std::string& db) {
   return url.substr(0, url.rfind('/') + 1) + db;
 }
 
-struct Server {
-  std::unique_ptr<testing::ChildProcess> process;
-  std::string log;
-  std::string addr;
-};
+using Server = testing::ServerProcess;
 
 Server Start(const std::string& program, std::vector<std::string> args) {
-  const std::string dir = testing::MakeTempDir(program);
-  Server s;
-  s.log = dir + "/log";
-  args.insert(args.end(),
-              {"--listen", "127.0.0.1:0", "--port-file", dir + "/port", "--plaintext"});
-  s.process = std::make_unique<testing::ChildProcess>(BinaryPath(program), args, s.log);
-  const int port = testing::WaitForPortFile(dir + "/port", 20s);
-  EXPECT_GT(port, 0) << ReadFile(s.log);
-  s.addr = "127.0.0.1:" + std::to_string(port);
-  return s;
+  args.push_back("--plaintext");
+  return testing::StartServer(program, std::move(args));
 }
 
 TEST(Replica, QueryServiceOnAStreamingReplicaFollowsThePrimary) {

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "tests/support/process.h"
+#include "tests/support/server_process.h"
 #include "tests/support/test_database.h"
 
 namespace sonar {
@@ -34,22 +35,10 @@ std::string MakeCertificates() {
   return dir;
 }
 
-struct Server {
-  std::unique_ptr<testing::ChildProcess> process;
-  std::string log;
-  std::string addr;
-};
+using Server = testing::ServerProcess;
 
 Server Start(const std::string& program, std::vector<std::string> args) {
-  const std::string dir = testing::MakeTempDir(program);
-  Server s;
-  s.log = dir + "/log";
-  args.insert(args.end(), {"--listen", "127.0.0.1:0", "--port-file", dir + "/port"});
-  s.process = std::make_unique<testing::ChildProcess>(BinaryPath(program), args, s.log);
-  const int port = testing::WaitForPortFile(dir + "/port", 20s);
-  EXPECT_GT(port, 0) << ReadFile(s.log);
-  s.addr = "127.0.0.1:" + std::to_string(port);
-  return s;
+  return testing::StartServer(program, std::move(args));
 }
 
 int Ctl(std::vector<std::string> args, std::string& out) {

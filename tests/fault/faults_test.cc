@@ -16,6 +16,7 @@
 #include "storage/pg_verifier.h"
 #include "tests/support/populations.h"
 #include "tests/support/process.h"
+#include "tests/support/server_process.h"
 #include "tests/support/test_database.h"
 
 namespace sonar {
@@ -26,26 +27,12 @@ using testing::BinaryPath;
 using testing::ChildProcess;
 using testing::ReadFile;
 
-struct Ingest {
-  std::unique_ptr<ChildProcess> process;
-  std::string log;
-  std::string addr;
-};
+using Ingest = testing::ServerProcess;
 
-// Starts sonar-ingest on a fixed port (a restarted process gets the same address) and waits
-// until it listens.
+// sonar-ingest on a fixed port, so a restarted process has the same address.
 Ingest StartIngest(const std::string& url, int port, const std::string& log) {
-  Ingest s;
-  s.log = log;
-  s.addr = "127.0.0.1:" + std::to_string(port);
-  const std::string port_file = testing::MakeTempDir("port") + "/port";
-  s.process = std::make_unique<ChildProcess>(
-      BinaryPath("sonar-ingest"),
-      std::vector<std::string>{"--database-url", url, "--listen", s.addr, "--port-file",
-                               port_file, "--plaintext"},
-      log);
-  EXPECT_GT(testing::WaitForPortFile(port_file, 20s), 0) << ReadFile(log);
-  return s;
+  return testing::StartServer("sonar-ingest", {"--database-url", url, "--plaintext"},
+                              "127.0.0.1:" + std::to_string(port), log);
 }
 
 void ExpectInvariant(const std::string& url, size_t unique_events) {
