@@ -36,7 +36,8 @@ FROM events ev JOIN unnest($1::text[], $2::text[]) AS k(s, e)
   ON ev.source = k.s AND ev.event_id = k.e)sql";
 
 // Everything a batch writes besides events, in one statement; counter rows in sorted order.
-// Publishes NOTIFY sonar_counts with the batch's position.
+// Publishes NOTIFY sonar_counts with the batch's position, which wakes live-count watchers in
+// any process (delivered when the transaction commits, coalesced per transaction).
 constexpr const char* kFinishBatch = R"sql(
 WITH histories AS (
   UPDATE clients AS c SET history = u.h
@@ -63,7 +64,6 @@ WITH histories AS (
 )
 INSERT INTO ingest_batches (seq, stream_id, batch_id, accepted, duplicates, rejected)
 SELECT $11, $18, $19::numeric, $20, $21, $22
--- Wakes live-count watchers in any process (delivered at COMMIT, coalesced per transaction).
 FROM (SELECT pg_notify('sonar_counts', $11::text)) AS notify)sql";
 
 class PgBatchTransaction final : public ingest::BatchTransaction {
