@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   std::string database_url, log_level = "info";
   service::ServerFlags server_flags{.listen = "127.0.0.1:50051"};
   int workers = 2, max_in_flight = 4, max_batch_events = 10'000, drain_grace_ms = 25'000;
+  int max_streams = 256;
   bool migrate_only = false;
   std::string hmac_key_file;
   app.set_config("--config", "", "Read options from a TOML/INI file");
@@ -42,6 +43,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-batch-events", max_batch_events, "events allowed in one request")
       ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--max-streams", max_streams,
+                 "open Ingest streams; more are refused with RESOURCE_EXHAUSTED")
+      ->check(CLI::Range(1, 100'000))
       ->capture_default_str();
   app.add_option("--drain-grace-ms", drain_grace_ms, "time to finish in-flight work on SIGTERM")
       ->capture_default_str();
@@ -103,7 +108,9 @@ int main(int argc, char** argv) {
        .max_attempts = 5,
        .pseudonymizer = pseudonymizer ? &*pseudonymizer : nullptr});
   service::IngestServiceImpl ingest_service(
-      pipeline, {.max_in_flight_per_stream = max_in_flight, .max_events_per_batch = max_batch_events},
+      pipeline, {.max_in_flight_per_stream = max_in_flight,
+       .max_events_per_batch = max_batch_events,
+       .max_streams = max_streams},
       security->authorizer);
   storage::PgConnection probe(database_url);
 

@@ -207,6 +207,17 @@ grpc::ServerBidiReactor<v1::IngestRequest, v1::IngestResponse>* IngestServiceImp
     return new Refused(std::move(allowed));
   }
   if (draining_) return new Refused({grpc::StatusCode::UNAVAILABLE, "server is shutting down"});
+  {
+    std::lock_guard lock(mu_);
+    if (static_cast<int>(active_.size()) >= options_.max_streams) {
+      LogLine("stream_refused")
+          .Add("open_streams", static_cast<uint64_t>(active_.size()))
+          .Add("code", static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED))
+          .Warn();
+      return new Refused({grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "too many open ingest streams; retry with backoff"});
+    }
+  }
   return new IngestStreamReactor(*this, "s" + std::to_string(next_stream_++));
 }
 

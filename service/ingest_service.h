@@ -27,6 +27,9 @@ namespace sonar::service {
 struct IngestServiceOptions {
   int max_in_flight_per_stream = 4;
   int max_events_per_batch = 10'000;
+  // Open Ingest streams beyond this are refused with RESOURCE_EXHAUSTED (memory stays bounded:
+  // streams x in-flight batches x batch size).
+  int max_streams = 256;
 };
 
 class IngestStreamReactor;

@@ -302,3 +302,30 @@ TEST(IngestQuery, ClientRefsArePseudonymisedBeforeStorage) {
 
 }  // namespace
 }  // namespace sonar
+
+namespace sonar {
+namespace {
+
+TEST(IngestQuery, StreamsBeyondTheLimitAreRefused) {
+  testing::TestDatabase db;
+  testing::TestServerOptions options;
+  options.max_streams = 2;
+  testing::TestServers servers(db.url(), options);
+  auto stub = servers.IngestStub();
+  grpc::ClientContext c1, c2, c3;
+  auto s1 = stub->Ingest(&c1);
+  auto s2 = stub->Ingest(&c2);
+  // Let both reach the server before the third arrives.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto s3 = stub->Ingest(&c3);
+  v1::IngestResponse resp;
+  EXPECT_FALSE(s3->Read(&resp));
+  const grpc::Status refused = s3->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  for (auto* s : {s1.get(), s2.get()}) s->WritesDone();
+  EXPECT_TRUE(s1->Finish().ok());
+  EXPECT_TRUE(s2->Finish().ok());
+}
+
+}  // namespace
+}  // namespace sonar

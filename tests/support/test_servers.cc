@@ -22,7 +22,8 @@ TestServers::TestServers(const std::string& url, TestServerOptions options) {
                               .pseudonymizer = pseudonymizer_ ? &*pseudonymizer_ : nullptr});
   ingest_ = std::make_unique<service::IngestServiceImpl>(
       *pipeline_,
-      service::IngestServiceOptions{.max_in_flight_per_stream = options.max_in_flight_per_stream});
+      service::IngestServiceOptions{.max_in_flight_per_stream = options.max_in_flight_per_stream,
+                                    .max_streams = options.max_streams});
   backends_ = std::make_unique<service::WorkerPool<service::QueryBackend>>(
       2, [url](int) { return std::make_unique<service::QueryBackend>(url); }, 256);
   query_ = std::make_unique<service::QueryServiceImpl>(
