@@ -1,0 +1,368 @@
+#include "bench/bench_support.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <thread>
+
+namespace sonar::bench {
+namespace {
+
+int DecodeStatus(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+std::vector<char*> Argv(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  return argv;
+}
+
+// utime + stime of /proc/PID/stat, in clock ticks; -1 if gone. `ppid` gets the parent.
+long long CpuTicks(const std::string& stat_path, std::string* comm, long long* ppid = nullptr) {
+  std::ifstream in(stat_path);
+  std::string text;
+  if (!std::getline(in, text)) return -1;
+  const size_t open = text.find('('), close = text.rfind(')');
+  if (open == std::string::npos || close == std::string::npos) return -1;
+  if (comm != nullptr) *comm = text.substr(open + 1, close - open - 1);
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  long long utime = 0, stime = 0;
+  // Fields after comm start at 3 (state); utime is 14, stime 15.
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 4 && ppid != nullptr) *ppid = std::stoll(field);
+    if (i == 14) utime = std::stoll(field);
+    if (i == 15) stime = std::stoll(field);
+  }
+  return utime + stime;
+}
+
+}  // namespace
+
+Child::Child(const std::string& program, const std::vector<std::string>& args,
+             const std::string& log_path) {
+  std::vector<std::string> all{program};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv = Argv(all);
+  pid_ = fork();
+  if (pid_ == 0) {
+    const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);  // the services go when sonar-bench does, even on a crash
+    execv(program.c_str(), argv.data());
+    _exit(127);
+  }
+}
+
+Child::~Child() {
+  if (pid_ > 0 && !exited_) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+bool Child::Running() {
+  if (exited_ || pid_ <= 0) return false;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    exited_ = true;
+    code_ = DecodeStatus(status);
+    return false;
+  }
+  return true;
+}
+
+int Child::Stop(std::chrono::milliseconds grace) {
+  if (!Running()) return code_;
+  kill(pid_, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!Running()) return code_;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  exited_ = true;
+  code_ = DecodeStatus(status);
+  return code_;
+}
+
+int RunCommand(const std::vector<std::string>& args, std::string& out) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return -1;  // a daemon started by the command must not hold it
+  std::vector<char*> argv = Argv(args);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    dup2(fds[1], STDOUT_FILENO);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execvp(argv[0], argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return DecodeStatus(status);
+}
+
+int WaitForPortFile(const std::string& path, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(path);
+    int port = 0;
+    if (in >> port && port > 0) return port;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return 0;
+}
+
+std::string ReadFileText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Trim(std::string s) {
+  const auto not_space = [](unsigned char c) { return !std::isspace(c); };
+  s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
+  s.erase(std::find_if(s.rbegin(), s.rend(), not_space).base(), s.end());
+  return s;
+}
+
+uint64_t ProcStatusKiB(pid_t pid, const char* field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  const std::string prefix = std::string(field) + ":";
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) == 0) return std::stoull(line.substr(prefix.size()));
+  }
+  return 0;
+}
+
+double ProcessCpuSeconds(pid_t pid) {
+  const long long ticks = CpuTicks("/proc/" + std::to_string(pid) + "/stat", nullptr);
+  return ticks < 0 ? 0.0 : static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double CpuSecondsOfComm(const std::string& comm) {
+  long long total = 0;
+  DIR* dir = opendir("/proc");
+  if (dir == nullptr) return 0;
+  while (dirent* entry = readdir(dir)) {
+    if (!std::isdigit(static_cast<unsigned char>(entry->d_name[0]))) continue;
+    std::string name;
+    const long long ticks = CpuTicks(std::string("/proc/") + entry->d_name + "/stat", &name);
+    if (ticks > 0 && name == comm) total += ticks;
+  }
+  closedir(dir);
+  return static_cast<double>(total) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+pid_t ParentOf(pid_t pid) {
+  long long ppid = 0;
+  CpuTicks("/proc/" + std::to_string(pid) + "/stat", nullptr, &ppid);
+  return static_cast<pid_t>(ppid);
+}
+
+double CpuSecondsOfTree(pid_t parent) {
+  long long total = std::max(0LL, CpuTicks("/proc/" + std::to_string(parent) + "/stat", nullptr));
+  DIR* dir = opendir("/proc");
+  if (dir == nullptr) return 0;
+  while (dirent* entry = readdir(dir)) {
+    if (!std::isdigit(static_cast<unsigned char>(entry->d_name[0]))) continue;
+    long long ppid = 0;
+    const long long ticks =
+        CpuTicks(std::string("/proc/") + entry->d_name + "/stat", nullptr, &ppid);
+    if (ticks > 0 && ppid == parent) total += ticks;
+  }
+  closedir(dir);
+  return static_cast<double>(total) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double MachineBusyCpuSeconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  return static_cast<double>(user + nice + system + irq + softirq + steal) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+std::string WithDatabase(const std::string& url, const std::string& dbname) {
+  if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {
+    const size_t scheme = url.find("://") + 3;
+    const size_t query = url.find('?', scheme);
+    const std::string head = url.substr(0, query);
+    const std::string tail = query == std::string::npos ? "" : url.substr(query);
+    const size_t slash = head.find('/', scheme);
+    return (slash == std::string::npos ? head : head.substr(0, slash)) + "/" + dbname + tail;
+  }
+  return url + " dbname=" + dbname;  // key=value: the last keyword wins
+}
+
+Percentiles Summarize(std::vector<double>& samples) {
+  Percentiles p;
+  p.count = samples.size();
+  if (samples.empty()) return p;
+  std::sort(samples.begin(), samples.end());
+  auto rank = [&](double q) {
+    const size_t i = static_cast<size_t>(std::ceil(q * static_cast<double>(samples.size())));
+    return samples[std::clamp<size_t>(i, 1, samples.size()) - 1];
+  };
+  p.p50 = rank(0.50);
+  p.p90 = rank(0.90);
+  p.p99 = rank(0.99);
+  p.max = samples.back();
+  double sum = 0;
+  for (double s : samples) sum += s;
+  p.mean = sum / static_cast<double>(samples.size());
+  return p;
+}
+
+Machine DescribeMachine() {
+  Machine m;
+  std::ifstream cpu("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpu, line)) {
+    if (line.rfind("model name", 0) == 0 && m.cpu_model.empty()) {
+      m.cpu_model = Trim(line.substr(line.find(':') + 1));
+    }
+  }
+  m.cpus = std::thread::hardware_concurrency();
+  std::ifstream mem("/proc/meminfo");
+  while (std::getline(mem, line)) {
+    if (line.rfind("MemTotal:", 0) == 0) m.mem_total_mib = std::stoull(line.substr(9)) / 1024;
+  }
+  utsname u{};
+  if (uname(&u) == 0) {
+    m.kernel = std::string(u.sysname) + " " + u.release + " " + u.machine;
+    m.hostname = u.nodename;
+  }
+  return m;
+}
+
+void Json::Indent() { out_ << "\n" << std::string(2 * first_.size(), ' '); }
+
+void Json::Sep() {
+  if (first_.empty()) return;
+  if (!first_.back()) out_ << ",";
+  first_.back() = false;
+  Indent();
+}
+
+Json& Json::Key(const std::string& key) {
+  Sep();
+  out_ << std::quoted(key) << ": ";
+  return *this;
+}
+
+Json& Json::BeginObject(const std::string& key) {
+  if (!first_.empty()) Key(key);
+  out_ << "{";
+  first_.push_back(true);
+  return *this;
+}
+
+Json& Json::EndObject() {
+  const bool empty = first_.back();
+  first_.pop_back();
+  if (!empty) Indent();
+  out_ << "}";
+  return *this;
+}
+
+Json& Json::Str(const std::string& key, const std::string& value) {
+  Key(key);
+  out_ << '"';
+  for (char c : value) {
+    switch (c) {
+      case '"':
+        out_ << "\\\"";
+        break;
+      case '\\':
+        out_ << "\\\\";
+        break;
+      case '\n':
+        out_ << "\\n";
+        break;
+      case '\t':
+        out_ << "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out_ << buf;
+        } else {
+          out_ << c;
+        }
+    }
+  }
+  out_ << '"';
+  return *this;
+}
+
+Json& Json::Num(const std::string& key, double value) {
+  Key(key);
+  if (!std::isfinite(value)) {
+    out_ << "null";
+  } else {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.6g", value);
+    out_ << buf;
+  }
+  return *this;
+}
+
+Json& Json::Int(const std::string& key, int64_t value) {
+  Key(key);
+  out_ << value;
+  return *this;
+}
+
+Json& Json::Bool(const std::string& key, bool value) {
+  Key(key);
+  out_ << (value ? "true" : "false");
+  return *this;
+}
+
+Json& Json::Percent(const std::string& key, const Percentiles& p) {
+  BeginObject(key);
+  Int("count", static_cast<int64_t>(p.count));
+  Num("p50_ms", p.p50);
+  Num("p90_ms", p.p90);
+  Num("p99_ms", p.p99);
+  Num("max_ms", p.max);
+  Num("mean_ms", p.mean);
+  return EndObject();
+}
+
+}  // namespace sonar::bench

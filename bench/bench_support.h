@@ -1,0 +1,97 @@
+// What sonar-bench needs besides the measurements: child processes, /proc readings, database
+// URLs, latency statistics and a small JSON writer.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace sonar::bench {
+
+// A program run as a child (its own process group member, stdout+stderr to a log file).
+class Child final {
+ public:
+  Child(const std::string& program, const std::vector<std::string>& args,
+        const std::string& log_path);
+  ~Child();  // SIGKILL if still running
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  [[nodiscard]] bool Running();
+  // SIGTERM, then SIGKILL after `grace`; returns the exit code (128 + signal if killed).
+  int Stop(std::chrono::milliseconds grace);
+
+ private:
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int code_ = -1;
+};
+
+// Runs a command to completion; stdout in `out`, stderr passed through. Returns the exit code.
+int RunCommand(const std::vector<std::string>& argv, std::string& out);
+
+// Waits until `path` holds a port number; 0 on timeout.
+int WaitForPortFile(const std::string& path, std::chrono::milliseconds timeout);
+
+std::string ReadFileText(const std::string& path);
+std::string Trim(std::string s);
+
+// From /proc/PID/status: "VmHWM" (peak RSS) or "VmRSS", in KiB; 0 if unknown.
+uint64_t ProcStatusKiB(pid_t pid, const char* field);
+
+// CPU time (user + system) of one process, or summed over every process named `comm`.
+double ProcessCpuSeconds(pid_t pid);
+double CpuSecondsOfComm(const std::string& comm);
+// The parent of a process (e.g. the postmaster of a backend); 0 if unknown.
+pid_t ParentOf(pid_t pid);
+// CPU time of `parent` and its direct children (a postmaster and its backends).
+double CpuSecondsOfTree(pid_t parent);
+// Non-idle CPU time of the whole machine (all CPUs), from /proc/stat.
+double MachineBusyCpuSeconds();
+
+// libpq URL (postgresql://...) or key=value string, with the database replaced by `dbname`.
+std::string WithDatabase(const std::string& url, const std::string& dbname);
+
+struct Percentiles {
+  uint64_t count = 0;
+  double p50 = 0, p90 = 0, p99 = 0, max = 0, mean = 0;
+};
+// Nearest-rank percentiles of `samples` (sorted in place).
+Percentiles Summarize(std::vector<double>& samples);
+
+struct Machine {
+  std::string cpu_model;
+  unsigned cpus = 0;
+  uint64_t mem_total_mib = 0;
+  std::string kernel;
+  std::string hostname;
+};
+Machine DescribeMachine();
+
+// A minimal JSON writer: objects and arrays nest by Begin/End; values are escaped.
+class Json final {
+ public:
+  Json& BeginObject(const std::string& key = "");
+  Json& EndObject();
+  Json& Key(const std::string& key);
+  Json& Str(const std::string& key, const std::string& value);
+  Json& Num(const std::string& key, double value);
+  Json& Int(const std::string& key, int64_t value);
+  Json& Bool(const std::string& key, bool value);
+  Json& Percent(const std::string& key, const Percentiles& p);  // {count,p50_ms,...}
+  [[nodiscard]] std::string Text() const { return out_.str() + "\n"; }
+
+ private:
+  void Sep();
+  void Indent();
+  std::ostringstream out_;
+  std::vector<bool> first_;
+};
+
+}  // namespace sonar::bench
