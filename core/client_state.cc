@@ -6,13 +6,20 @@ namespace sonar::core {
 
 const char* CellName(Cell cell) {
   switch (cell) {
-    case Cell::kGemeenteWithProfile: return "gemeente_with_profile";
-    case Cell::kGemeenteWithoutProfile: return "gemeente_without_profile";
-    case Cell::kUwvWithProfile: return "uwv_with_profile";
-    case Cell::kUwvWithoutProfile: return "uwv_without_profile";
-    case Cell::kRegisterOnly: return "register_only";
-    case Cell::kSonarOnly: return "sonar_only";
-    case Cell::kNone: break;
+    case Cell::kGemeenteWithProfile:
+      return "gemeente_with_profile";
+    case Cell::kGemeenteWithoutProfile:
+      return "gemeente_without_profile";
+    case Cell::kUwvWithProfile:
+      return "uwv_with_profile";
+    case Cell::kUwvWithoutProfile:
+      return "uwv_without_profile";
+    case Cell::kRegisterOnly:
+      return "register_only";
+    case Cell::kSonarOnly:
+      return "sonar_only";
+    case Cell::kNone:
+      break;
   }
   return "none";
 }
@@ -24,17 +31,30 @@ void ApplyEvent(const Event& event, ClientState& state) {
       state.registrant = event.registrant;
       state.residence = event.municipality_code;
       break;
-    case EventKind::kClientDeregistered: state.in_sonar = false; break;
-    case EventKind::kProfileCompleted: state.profile = true; break;
-    case EventKind::kProfileWithdrawn: state.profile = false; break;
-    case EventKind::kRegistrantChanged: state.registrant = event.registrant; break;
-    case EventKind::kClientMoved: state.residence = event.municipality_code; break;
+    case EventKind::kClientDeregistered:
+      state.in_sonar = false;
+      break;
+    case EventKind::kProfileCompleted:
+      state.profile = true;
+      break;
+    case EventKind::kProfileWithdrawn:
+      state.profile = false;
+      break;
+    case EventKind::kRegistrantChanged:
+      state.registrant = event.registrant;
+      break;
+    case EventKind::kClientMoved:
+      state.residence = event.municipality_code;
+      break;
     case EventKind::kTargetGroupEntered:
       state.in_register = true;
       state.residence = event.municipality_code;
       break;
-    case EventKind::kTargetGroupLeft: state.in_register = false; break;
-    case EventKind::kUnspecified: break;
+    case EventKind::kTargetGroupLeft:
+      state.in_register = false;
+      break;
+    case EventKind::kUnspecified:
+      break;
   }
 }
 

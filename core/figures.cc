@@ -7,13 +7,26 @@ namespace sonar::core {
 
 void CellCounts::Add(Cell cell, int64_t n) {
   switch (cell) {
-    case Cell::kGemeenteWithProfile: gemeente_with_profile += n; break;
-    case Cell::kGemeenteWithoutProfile: gemeente_without_profile += n; break;
-    case Cell::kUwvWithProfile: uwv_with_profile += n; break;
-    case Cell::kUwvWithoutProfile: uwv_without_profile += n; break;
-    case Cell::kRegisterOnly: register_only += n; break;
-    case Cell::kSonarOnly: sonar_only += n; break;
-    case Cell::kNone: break;
+    case Cell::kGemeenteWithProfile:
+      gemeente_with_profile += n;
+      break;
+    case Cell::kGemeenteWithoutProfile:
+      gemeente_without_profile += n;
+      break;
+    case Cell::kUwvWithProfile:
+      uwv_with_profile += n;
+      break;
+    case Cell::kUwvWithoutProfile:
+      uwv_without_profile += n;
+      break;
+    case Cell::kRegisterOnly:
+      register_only += n;
+      break;
+    case Cell::kSonarOnly:
+      sonar_only += n;
+      break;
+    case Cell::kNone:
+      break;
   }
 }
 
@@ -83,12 +96,11 @@ void FiguresBuilder::Place(std::vector<RegionFigures>& layout,
     auto cached = placed.find(row.municipality_code);
     if (cached == placed.end()) {
       auto it = where.find(reference_.SuccessorOn(row.municipality_code, on_));
-      cached = placed.emplace(row.municipality_code, it == where.end() ? nullptr : &it->second)
-                   .first;
+      cached =
+          placed.emplace(row.municipality_code, it == where.end() ? nullptr : &it->second).first;
     }
     if (cached->second == nullptr) continue;
-    layout[cached->second->first].municipalities[cached->second->second].cells.Add(row.cell,
-                                                                                  row.n);
+    layout[cached->second->first].municipalities[cached->second->second].cells.Add(row.cell, row.n);
   }
   for (RegionFigures& r : layout) {
     for (const MunicipalityFigures& m : r.municipalities) r.total.Add(m.cells);
@@ -110,13 +122,20 @@ namespace {
 
 int64_t CellValue(const CellCounts& c, Cell cell) {
   switch (cell) {
-    case Cell::kGemeenteWithProfile: return c.gemeente_with_profile;
-    case Cell::kGemeenteWithoutProfile: return c.gemeente_without_profile;
-    case Cell::kUwvWithProfile: return c.uwv_with_profile;
-    case Cell::kUwvWithoutProfile: return c.uwv_without_profile;
-    case Cell::kRegisterOnly: return c.register_only;
-    case Cell::kSonarOnly: return c.sonar_only;
-    case Cell::kNone: break;
+    case Cell::kGemeenteWithProfile:
+      return c.gemeente_with_profile;
+    case Cell::kGemeenteWithoutProfile:
+      return c.gemeente_without_profile;
+    case Cell::kUwvWithProfile:
+      return c.uwv_with_profile;
+    case Cell::kUwvWithoutProfile:
+      return c.uwv_without_profile;
+    case Cell::kRegisterOnly:
+      return c.register_only;
+    case Cell::kSonarOnly:
+      return c.sonar_only;
+    case Cell::kNone:
+      break;
   }
   return 0;
 }

@@ -145,8 +145,8 @@ absl::StatusOr<ReferenceData> ReferenceData::Parse(const ReferenceCsv& csv) {
     }
   }
 
-  auto members = ParseCsv("region_membership.csv", csv.region_membership,
-                          "code,region,valid_from,valid_to");
+  auto members =
+      ParseCsv("region_membership.csv", csv.region_membership, "code,region,valid_from,valid_to");
   if (!members.ok()) return members.status();
   for (const Row& r : *members) {
     auto region = RequireInt("region_membership.csv", r[1]);
@@ -161,7 +161,8 @@ absl::StatusOr<ReferenceData> ReferenceData::Parse(const ReferenceCsv& csv) {
     data.membership_[std::string(r[0])].push_back({*region, *from, *to});
   }
 
-  auto mergers = ParseCsv("mergers.csv", csv.mergers, "effective_date,old_code,new_code,primary,kind");
+  auto mergers =
+      ParseCsv("mergers.csv", csv.mergers, "effective_date,old_code,new_code,primary,kind");
   if (!mergers.ok()) return mergers.status();
   for (const Row& r : *mergers) {
     if (r[3] != "1") continue;

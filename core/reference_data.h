@@ -82,8 +82,8 @@ class ReferenceData final {
     std::string new_code;
   };
 
-  std::vector<RegionInfo> regions_;                // by number
-  std::vector<MunicipalityInfo> municipalities_;   // by code
+  std::vector<RegionInfo> regions_;               // by number
+  std::vector<MunicipalityInfo> municipalities_;  // by code
   std::map<std::string, size_t, std::less<>> municipality_index_;
   std::map<std::string, std::vector<Membership>, std::less<>> membership_;
   std::map<std::string, Merger, std::less<>> primary_merger_;  // old code -> where residents go

@@ -81,7 +81,8 @@ Instant Quarter::Start() const {
 
 Quarter QuarterOf(Instant t) {
   const year_month_day ymd{AmsterdamDate(t)};
-  return {static_cast<int>(ymd.year()), static_cast<int>((static_cast<unsigned>(ymd.month()) - 1) / 3 + 1)};
+  return {static_cast<int>(ymd.year()),
+          static_cast<int>((static_cast<unsigned>(ymd.month()) - 1) / 3 + 1)};
 }
 
 std::optional<Quarter> ParseQuarter(std::string_view text) {

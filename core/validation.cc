@@ -78,8 +78,7 @@ std::optional<Rejection> ValidateEvent(const Event& e, Instant now,
       return Rejection{"unknown_municipality", "municipality_code is not a known CBS code"};
     }
     if (!reference.ExistsOn(e.municipality_code, AmsterdamDate(e.occurred_at))) {
-      return Rejection{"municipality_not_valid",
-                       "municipality_code did not exist at occurred_at"};
+      return Rejection{"municipality_not_valid", "municipality_code did not exist at occurred_at"};
     }
   } else if (!e.municipality_code.empty()) {
     return Rejection{"unexpected_municipality", "this event kind carries no municipality_code"};

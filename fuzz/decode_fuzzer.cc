@@ -9,15 +9,15 @@
 // Build and run with fuzz/run.sh.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 
 #include "core/reference_data.h"
 #include "core/validation.h"
-#include "service/proto_mapping.h"
 #include "google/protobuf/stubs/logging.h"
+#include "service/proto_mapping.h"
 #include "sonar/v1/ingest.pb.h"
 
 namespace {

@@ -30,9 +30,9 @@ constexpr int64_t kMay2022 = 1651399200;
 constexpr const char* kSource = "malformed";
 
 // Values that must never be echoed (kept in sync with tests/fault/malformed_test.cc).
-constexpr const char* kRefMarker = "ZZLEAKREF";     // inside client refs
+constexpr const char* kRefMarker = "ZZLEAKREF";    // inside client refs
 constexpr const char* kMuniMarker = "ZZLEAKMUNI";  // an unknown municipality code
-constexpr const char* kBsn = "123456782";         // BSN-like client refs
+constexpr const char* kBsn = "123456782";          // BSN-like client refs
 constexpr const char* kBsnDotted = "111.222.333";
 
 struct Item {
@@ -134,7 +134,8 @@ std::vector<Item> Build() {
     add("truncated-varint.bin", Tag(1, 0) + "\xFF\xFF", "UNIMPLEMENTED",
         "batch_id varint that never ends");
   }
-  add("bad-wire-type.bin", Tag(2, 7) + "xyz", "UNIMPLEMENTED", "field 2 with wire type 7 (no such type)");
+  add("bad-wire-type.bin", Tag(2, 7) + "xyz", "UNIMPLEMENTED",
+      "field 2 with wire type 7 (no such type)");
   add("length-overflow.bin", Tag(2, 2) + Varint(0xFFFFFFFFFull) + "abc", "UNIMPLEMENTED",
       "events field claiming 64 GiB");
   add("end-group-without-start.bin", Tag(2, 4), "UNIMPLEMENTED", "an END_GROUP tag with no group");
@@ -153,22 +154,28 @@ std::vector<Item> Build() {
     e.set_client_ref(std::string("ZZUTF8PLACEHOLDER1") + kRefMarker);
     *r.add_events() = e;
     add("invalid-utf8-client-ref.bin",
-        Replace(Serialize(r), "ZZUTF8PLACEHOLDER1", "\xC3\x28\xA0\xA1\xE2\x28\xA1\xF0\x28\x8C\xBC" "ZZUT8X1"),
+        Replace(Serialize(r), "ZZUTF8PLACEHOLDER1",
+                "\xC3\x28\xA0\xA1\xE2\x28\xA1\xF0\x28\x8C\xBC"
+                "ZZUT8X1"),
         "UNIMPLEMENTED", "client_ref with invalid UTF-8 bytes (C3 28, A0 A1, ...)");
     Event f = Valid("utf8", 1);
     f.set_event_id("ZZUTF8PLACEHOLDER2");
     IngestRequest r2;
     *r2.add_events() = f;
     add("invalid-utf8-event-id.bin",
-        Replace(Serialize(r2), "ZZUTF8PLACEHOLDER2", "\xFF\xFE\xFD" "ZZUTF8PLACEHOL2"), "UNIMPLEMENTED",
-        "event_id with bytes FF FE FD");
+        Replace(Serialize(r2), "ZZUTF8PLACEHOLDER2",
+                "\xFF\xFE\xFD"
+                "ZZUTF8PLACEHOL2"),
+        "UNIMPLEMENTED", "event_id with bytes FF FE FD");
     Event g = Valid("utf8", 2);
     g.mutable_target_group_entered()->set_municipality_code("ZZUTF8PLACEHOLDER3");
     IngestRequest r3;
     *r3.add_events() = g;
     add("invalid-utf8-municipality.bin",
-        Replace(Serialize(r3), "ZZUTF8PLACEHOLDER3", "GM\xED\xA0\x80" "ZZUTF8PLACEH3"), "UNIMPLEMENTED",
-        "municipality_code with an encoded surrogate (ED A0 80)");
+        Replace(Serialize(r3), "ZZUTF8PLACEHOLDER3",
+                "GM\xED\xA0\x80"
+                "ZZUTF8PLACEH3"),
+        "UNIMPLEMENTED", "municipality_code with an encoded surrogate (ED A0 80)");
   }
 
   // --- decodable, tolerated --------------------------------------------------------------------
@@ -179,8 +186,8 @@ std::vector<Item> Build() {
     std::string bytes = Serialize(r);
     // Unknown fields at the top level and inside the event are skipped (forward compatibility).
     Event e = Valid("unknown-fields", 1);
-    std::string event = e.SerializeAsString() + Tag(99, 0) +
-                        Varint(12345) + LengthDelimited(100, "future");
+    std::string event =
+        e.SerializeAsString() + Tag(99, 0) + Varint(12345) + LengthDelimited(100, "future");
     bytes += LengthDelimited(2, event) + Tag(77, 5) + std::string("\x01\x02\x03\x04", 4);
     add("unknown-fields.bin", bytes, "OK ok ok", "unknown fields 77, 99, 100 are ignored");
   }
@@ -237,8 +244,8 @@ std::vector<Item> Build() {
     epoch.mutable_occurred_at()->set_seconds(0);
     Event max_int = Valid("ts", 8);
     max_int.mutable_occurred_at()->set_seconds(INT64_MAX);
-    for (const Event* e : {&none, &big, &small, &neg_nanos, &big_nanos, &early, &future, &epoch,
-                           &max_int}) {
+    for (const Event* e :
+         {&none, &big, &small, &neg_nanos, &big_nanos, &early, &future, &epoch, &max_int}) {
       *r.add_events() = *e;
     }
     add("timestamps-out-of-range.bin", Serialize(r),
@@ -289,8 +296,10 @@ std::vector<Item> Build() {
     int n = 0;
     for (std::string ref : {std::string(""), std::string("short"),
                             std::string("Pseudonym with ") + kRefMarker + " spaces!",
-                            std::string(200, 'A') + kRefMarker, std::string("Valid") + kRefMarker +
-                                                                    "\x01\x02" "0123456789"}) {
+                            std::string(200, 'A') + kRefMarker,
+                            std::string("Valid") + kRefMarker +
+                                "\x01\x02"
+                                "0123456789"}) {
       Event e = Valid("ref", n++);
       e.set_client_ref(ref);
       *r.add_events() = e;
@@ -356,13 +365,26 @@ std::vector<std::pair<std::string, std::string>> Seeds() {
         e.mutable_client_registered()->set_municipality_code("GM0654");
         e.mutable_client_registered()->set_registrant(sonar::v1::REGISTRANT_GEMEENTE);
         break;
-      case 1: e.mutable_client_deregistered(); break;
-      case 2: e.mutable_profile_completed(); break;
-      case 3: e.mutable_profile_withdrawn(); break;
-      case 4: e.mutable_registrant_changed()->set_registrant(sonar::v1::REGISTRANT_UWV); break;
-      case 5: e.mutable_client_moved()->set_municipality_code("GM0664"); break;
-      case 6: break;  // target_group_entered
-      case 7: e.mutable_target_group_left(); break;
+      case 1:
+        e.mutable_client_deregistered();
+        break;
+      case 2:
+        e.mutable_profile_completed();
+        break;
+      case 3:
+        e.mutable_profile_withdrawn();
+        break;
+      case 4:
+        e.mutable_registrant_changed()->set_registrant(sonar::v1::REGISTRANT_UWV);
+        break;
+      case 5:
+        e.mutable_client_moved()->set_municipality_code("GM0664");
+        break;
+      case 6:
+        break;  // target_group_entered
+      case 7:
+        e.mutable_target_group_left();
+        break;
     }
     *kinds.add_events() = e;
   }

@@ -21,15 +21,17 @@ std::string Printable(std::string_view id, size_t max_size) {
 
 }  // namespace
 
-BatchProcessor::Triage BatchProcessor::TriageBatch(std::span<const IncomingEvent> events, core::Instant now,
-                   const core::ReferenceData& reference) {
+BatchProcessor::Triage BatchProcessor::TriageBatch(std::span<const IncomingEvent> events,
+                                                   core::Instant now,
+                                                   const core::ReferenceData& reference) {
   Triage t;
   // Keys point into `events`; validation has not changed source or event_id.
   std::map<EventKey, size_t> first_by_key;
   for (size_t i = 0; i < events.size(); ++i) {
     const IncomingEvent& in = events[i];
     if (!in.event) {
-      t.rejected.emplace_back(i, in.decode_error.value_or(core::Rejection{"malformed", "malformed event"}));
+      t.rejected.emplace_back(
+          i, in.decode_error.value_or(core::Rejection{"malformed", "malformed event"}));
       continue;
     }
     if (auto rejection = core::ValidateEvent(*in.event, now, reference)) {
@@ -173,7 +175,8 @@ absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEven
     result.rejections.push_back(
         {static_cast<uint32_t>(i), echo_id, rejection.code, rejection.reason});
     quarantine.push_back({static_cast<uint32_t>(i), Printable(in.source, 64), echo_id,
-                          rejection.code, rejection.reason, payload_of ? payload_of(i) : std::string()});
+                          rejection.code, rejection.reason,
+                          payload_of ? payload_of(i) : std::string()});
   }
   if (auto s = txn.Quarantine(quarantine); !s.ok()) return s;
 

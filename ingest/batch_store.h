@@ -63,8 +63,7 @@ class BatchTransaction {
 
   // Durable on OK. Returns the batch's ingest position (monotonic per database).
   [[nodiscard]] virtual absl::StatusOr<int64_t> Commit(const BatchMeta& meta, uint32_t accepted,
-                                                       uint32_t duplicates,
-                                                       uint32_t rejected) = 0;
+                                                       uint32_t duplicates, uint32_t rejected) = 0;
 };
 
 class BatchStore {

@@ -13,8 +13,8 @@ IngestPipeline::IngestPipeline(StoreFactory factory, const core::ReferenceData& 
 
 IngestPipeline::~IngestPipeline() { Shutdown(); }
 
-bool IngestPipeline::Submit(std::vector<IncomingEvent> events, BatchMeta meta,
-                            PayloadOf payload_of, Done done) {
+bool IngestPipeline::Submit(std::vector<IncomingEvent> events, BatchMeta meta, PayloadOf payload_of,
+                            Done done) {
   {
     std::lock_guard lock(mu_);
     if (stopping_ || queue_.size() >= options_.queue_capacity) return false;

@@ -54,8 +54,8 @@ class IngestPipeline final {
 
   // Queues a batch; `done` runs once with its outcome. False (and `done` never runs) when the
   // queue is full or the pipeline is shutting down.
-  [[nodiscard]] bool Submit(std::vector<IncomingEvent> events, BatchMeta meta,
-                            PayloadOf payload_of, Done done);
+  [[nodiscard]] bool Submit(std::vector<IncomingEvent> events, BatchMeta meta, PayloadOf payload_of,
+                            Done done);
 
   // Commits everything already queued, then stops the workers. Idempotent.
   void Shutdown();

@@ -13,11 +13,11 @@
 namespace sonar::service {
 
 struct ClientSecurity {
-  std::string ca_file;     // set: use TLS, trusting this CA
-  std::string cert_file;   // client certificate (mutual TLS)
-  std::string key_file;    // its key
-  std::string token_file;  // bearer token; requires TLS
-  std::string server_name; // overrides the name checked against the server certificate
+  std::string ca_file;      // set: use TLS, trusting this CA
+  std::string cert_file;    // client certificate (mutual TLS)
+  std::string key_file;     // its key
+  std::string token_file;   // bearer token; requires TLS
+  std::string server_name;  // overrides the name checked against the server certificate
 };
 
 // INVALID_ARGUMENT for a token without TLS or a certificate without key; NOT_FOUND for a file.

@@ -63,7 +63,6 @@ int main(int argc, char** argv) {
   service::BlockTerminationSignals();
   service::InitJsonLogging("sonar-ingest", log_level);
 
-
   auto applied = storage::ApplyMigrations(database_url);
   if (!applied.ok()) {
     service::LogLine("migrations_failed")
@@ -107,11 +106,11 @@ int main(int argc, char** argv) {
        .queue_capacity = 1024,
        .max_attempts = 5,
        .pseudonymizer = pseudonymizer ? &*pseudonymizer : nullptr});
-  service::IngestServiceImpl ingest_service(
-      pipeline, {.max_in_flight_per_stream = max_in_flight,
-       .max_events_per_batch = max_batch_events,
-       .max_streams = max_streams},
-      security->authorizer);
+  service::IngestServiceImpl ingest_service(pipeline,
+                                            {.max_in_flight_per_stream = max_in_flight,
+                                             .max_events_per_batch = max_batch_events,
+                                             .max_streams = max_streams},
+                                            security->authorizer);
   storage::PgConnection probe(database_url);
 
   auto last_tick = std::chrono::steady_clock::now();
@@ -129,9 +128,9 @@ int main(int argc, char** argv) {
     if (now - last_tick < std::chrono::seconds(10)) return;
     const ingest::PipelineStats s = pipeline.Stats();
     const double seconds = std::chrono::duration<double>(now - last_tick).count();
-    const uint64_t events = (s.events_accepted + s.events_duplicate + s.events_rejected) -
-                            (last_stats.events_accepted + last_stats.events_duplicate +
-                             last_stats.events_rejected);
+    const uint64_t events =
+        (s.events_accepted + s.events_duplicate + s.events_rejected) -
+        (last_stats.events_accepted + last_stats.events_duplicate + last_stats.events_rejected);
     service::LogLine("throughput")
         .Add("events_per_s", events / seconds)
         .Add("batches", s.batches_committed - last_stats.batches_committed)

@@ -84,9 +84,10 @@ class IngestStreamReactor final
         .Add("batches", batches_received_)
         .Add("acked", batches_acked_)
         .Add("code", static_cast<int>(final_code_))
-        .Add("duration_ms", static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                     Clock::now() - started_)
-                                                     .count()))
+        .Add("duration_ms",
+             static_cast<int64_t>(
+                 std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_)
+                     .count()))
         .Info();
     service_.Unregister(this);
     delete this;
@@ -140,8 +141,9 @@ class IngestStreamReactor final
   bool StoppedLocked() const { return failure_ || draining_ || cancelled_ || reads_done_; }
 
   void MaybeReadLocked() {
-    if (reading_ || StoppedLocked() || in_flight_ + static_cast<int>(pending_.size()) >=
-                                           service_.options_.max_in_flight_per_stream) {
+    if (reading_ || StoppedLocked() ||
+        in_flight_ + static_cast<int>(pending_.size()) >=
+            service_.options_.max_in_flight_per_stream) {
       return;
     }
     reading_ = true;
@@ -188,8 +190,7 @@ class IngestStreamReactor final
   uint64_t batches_received_ = 0, batches_acked_ = 0;
 };
 
-IngestServiceImpl::IngestServiceImpl(ingest::IngestPipeline& pipeline,
-                                     IngestServiceOptions options,
+IngestServiceImpl::IngestServiceImpl(ingest::IngestPipeline& pipeline, IngestServiceOptions options,
                                      std::shared_ptr<const Authorizer> authorizer)
     : pipeline_(pipeline),
       options_(options),
@@ -203,7 +204,10 @@ grpc::ServerBidiReactor<v1::IngestRequest, v1::IngestResponse>* IngestServiceImp
     void OnDone() override { delete this; }
   };
   if (grpc::Status allowed = authorizer_->Check(*context, Role::kIngest); !allowed.ok()) {
-    LogLine("call_refused").Add("rpc", "Ingest").Add("code", static_cast<int>(allowed.error_code())).Warn();
+    LogLine("call_refused")
+        .Add("rpc", "Ingest")
+        .Add("code", static_cast<int>(allowed.error_code()))
+        .Warn();
     return new Refused(std::move(allowed));
   }
   if (draining_) return new Refused({grpc::StatusCode::UNAVAILABLE, "server is shutting down"});
@@ -226,7 +230,10 @@ grpc::ServerUnaryReactor* IngestServiceImpl::IngestBatch(grpc::CallbackServerCon
                                                          v1::IngestResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (grpc::Status allowed = authorizer_->Check(*context, Role::kIngest); !allowed.ok()) {
-    LogLine("call_refused").Add("rpc", "IngestBatch").Add("code", static_cast<int>(allowed.error_code())).Warn();
+    LogLine("call_refused")
+        .Add("rpc", "IngestBatch")
+        .Add("code", static_cast<int>(allowed.error_code()))
+        .Warn();
     reactor->Finish(allowed);
     return reactor;
   }
@@ -241,28 +248,29 @@ grpc::ServerUnaryReactor* IngestServiceImpl::IngestBatch(grpc::CallbackServerCon
   const std::string call_id = "u" + std::to_string(next_stream_++);
   const auto submitted = Clock::now();
   const uint64_t batch_id = request->batch_id();
-  const bool queued = Submit(call_id, *request,
-                             [=](grpc::Status status, v1::IngestResponse result) {
-    const auto latency_ms =
-        std::chrono::duration<double, std::milli>(Clock::now() - submitted).count();
-    LogLine line(status.ok() ? "batch_committed" : "batch_failed");
-    line.Add("stream_id", call_id)
-        .Add("batch", batch_id)
-        .Add("accepted", result.accepted())
-        .Add("duplicates", result.duplicates())
-        .Add("rejected", static_cast<uint64_t>(result.rejections_size()))
-        .Add("code", static_cast<int>(status.error_code()))
-        .Add("latency_ms", latency_ms);
-    if (status.ok()) {
-      line.Info();
-    } else {
-      line.Add("error", status.error_message()).Error();
-    }
-    if (status.ok()) *response = std::move(result);
-    reactor->Finish(status);
-  });
+  const bool queued =
+      Submit(call_id, *request, [=](grpc::Status status, v1::IngestResponse result) {
+        const auto latency_ms =
+            std::chrono::duration<double, std::milli>(Clock::now() - submitted).count();
+        LogLine line(status.ok() ? "batch_committed" : "batch_failed");
+        line.Add("stream_id", call_id)
+            .Add("batch", batch_id)
+            .Add("accepted", result.accepted())
+            .Add("duplicates", result.duplicates())
+            .Add("rejected", static_cast<uint64_t>(result.rejections_size()))
+            .Add("code", static_cast<int>(status.error_code()))
+            .Add("latency_ms", latency_ms);
+        if (status.ok()) {
+          line.Info();
+        } else {
+          line.Add("error", status.error_message()).Error();
+        }
+        if (status.ok()) *response = std::move(result);
+        reactor->Finish(status);
+      });
   if (!queued) {
-    reactor->Finish({grpc::StatusCode::RESOURCE_EXHAUSTED, "ingest queue is full; retry with backoff"});
+    reactor->Finish(
+        {grpc::StatusCode::RESOURCE_EXHAUSTED, "ingest queue is full; retry with backoff"});
   }
   return reactor;
 }
@@ -272,9 +280,9 @@ grpc::Status IngestServiceImpl::CheckRequest(const v1::IngestRequest& request) c
     return {grpc::StatusCode::INVALID_ARGUMENT, "a batch must contain at least one event"};
   }
   if (request.events_size() > options_.max_events_per_batch) {
-    return {grpc::StatusCode::INVALID_ARGUMENT,
-            "a batch may contain at most " + std::to_string(options_.max_events_per_batch) +
-                " events; split it"};
+    return {grpc::StatusCode::INVALID_ARGUMENT, "a batch may contain at most " +
+                                                    std::to_string(options_.max_events_per_batch) +
+                                                    " events; split it"};
   }
   return grpc::Status::OK;
 }

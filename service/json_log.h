@@ -17,7 +17,9 @@ class LogLine final {
   explicit LogLine(std::string_view event);
 
   LogLine& Add(std::string_view key, std::string_view value);
-  LogLine& Add(std::string_view key, const char* value) { return Add(key, std::string_view(value)); }
+  LogLine& Add(std::string_view key, const char* value) {
+    return Add(key, std::string_view(value));
+  }
   LogLine& Add(std::string_view key, const std::string& value) {
     return Add(key, std::string_view(value));
   }

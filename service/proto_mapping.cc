@@ -11,17 +11,23 @@ constexpr int64_t kMaxSeconds = 253402300799;  // 9999-12-31T23:59:59Z
 
 core::Registrant FromProto(v1::Registrant r) {
   switch (r) {
-    case v1::REGISTRANT_GEMEENTE: return core::Registrant::kGemeente;
-    case v1::REGISTRANT_UWV: return core::Registrant::kUwv;
-    default: return core::Registrant::kUnspecified;
+    case v1::REGISTRANT_GEMEENTE:
+      return core::Registrant::kGemeente;
+    case v1::REGISTRANT_UWV:
+      return core::Registrant::kUwv;
+    default:
+      return core::Registrant::kUnspecified;
   }
 }
 
 v1::Registrant ToProto(core::Registrant r) {
   switch (r) {
-    case core::Registrant::kGemeente: return v1::REGISTRANT_GEMEENTE;
-    case core::Registrant::kUwv: return v1::REGISTRANT_UWV;
-    case core::Registrant::kUnspecified: break;
+    case core::Registrant::kGemeente:
+      return v1::REGISTRANT_GEMEENTE;
+    case core::Registrant::kUwv:
+      return v1::REGISTRANT_UWV;
+    case core::Registrant::kUnspecified:
+      break;
   }
   return v1::REGISTRANT_UNSPECIFIED;
 }
@@ -35,15 +41,23 @@ bool DecodeKind(const v1::Event& in, core::Event& out) {
       out.municipality_code = in.client_registered().municipality_code();
       out.registrant = FromProto(in.client_registered().registrant());
       // An unknown enum number must not pass as "unspecified but fine": keep it invalid.
-      if (in.client_registered().registrant() > v1::REGISTRANT_UWV) out.registrant = core::Registrant{99};
+      if (in.client_registered().registrant() > v1::REGISTRANT_UWV)
+        out.registrant = core::Registrant{99};
       return true;
-    case v1::Event::kClientDeregistered: out.kind = K::kClientDeregistered; return true;
-    case v1::Event::kProfileCompleted: out.kind = K::kProfileCompleted; return true;
-    case v1::Event::kProfileWithdrawn: out.kind = K::kProfileWithdrawn; return true;
+    case v1::Event::kClientDeregistered:
+      out.kind = K::kClientDeregistered;
+      return true;
+    case v1::Event::kProfileCompleted:
+      out.kind = K::kProfileCompleted;
+      return true;
+    case v1::Event::kProfileWithdrawn:
+      out.kind = K::kProfileWithdrawn;
+      return true;
     case v1::Event::kRegistrantChanged:
       out.kind = K::kRegistrantChanged;
       out.registrant = FromProto(in.registrant_changed().registrant());
-      if (in.registrant_changed().registrant() > v1::REGISTRANT_UWV) out.registrant = core::Registrant{99};
+      if (in.registrant_changed().registrant() > v1::REGISTRANT_UWV)
+        out.registrant = core::Registrant{99};
       return true;
     case v1::Event::kClientMoved:
       out.kind = K::kClientMoved;
@@ -53,8 +67,11 @@ bool DecodeKind(const v1::Event& in, core::Event& out) {
       out.kind = K::kTargetGroupEntered;
       out.municipality_code = in.target_group_entered().municipality_code();
       return true;
-    case v1::Event::kTargetGroupLeft: out.kind = K::kTargetGroupLeft; return true;
-    case v1::Event::KIND_NOT_SET: break;
+    case v1::Event::kTargetGroupLeft:
+      out.kind = K::kTargetGroupLeft;
+      return true;
+    case v1::Event::KIND_NOT_SET:
+      break;
   }
   return false;
 }
@@ -72,7 +89,8 @@ ingest::IncomingEvent DecodeEvent(const v1::Event& in) {
   const auto& ts = in.occurred_at();
   if (ts.seconds() < kMinSeconds || ts.seconds() > kMaxSeconds || ts.nanos() < 0 ||
       ts.nanos() > 999'999'999) {
-    out.decode_error = core::Rejection{"invalid_occurred_at", "occurred_at is not a valid timestamp"};
+    out.decode_error =
+        core::Rejection{"invalid_occurred_at", "occurred_at is not a valid timestamp"};
     return out;
   }
   core::Event e;
@@ -80,7 +98,8 @@ ingest::IncomingEvent DecodeEvent(const v1::Event& in) {
   e.event_id = in.event_id();
   e.client_ref = in.client_ref();
   // Stored with microsecond precision, like PostgreSQL's timestamptz.
-  e.occurred_at = core::Instant{std::chrono::microseconds{ts.seconds() * 1'000'000 + ts.nanos() / 1000}};
+  e.occurred_at =
+      core::Instant{std::chrono::microseconds{ts.seconds() * 1'000'000 + ts.nanos() / 1000}};
   if (!DecodeKind(in, e)) {
     out.decode_error = core::Rejection{"missing_kind", "exactly one event kind must be set"};
     return out;
@@ -91,12 +110,11 @@ ingest::IncomingEvent DecodeEvent(const v1::Event& in) {
 
 std::string QuarantinePayload(const v1::Event& event) {
   const std::string& ref = event.client_ref();
-  const bool pseudonym_shape =
-      !core::LooksLikeBsn(ref) && ref.size() >= 16 && ref.size() <= 128 &&
-      std::all_of(ref.begin(), ref.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '=' || c == '+' ||
-               c == '/' || c == '-';
-      });
+  const bool pseudonym_shape = !core::LooksLikeBsn(ref) && ref.size() >= 16 && ref.size() <= 128 &&
+                               std::all_of(ref.begin(), ref.end(), [](char c) {
+                                 return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+                                        c == '=' || c == '+' || c == '/' || c == '-';
+                               });
   if (pseudonym_shape) return event.SerializeAsString();
   v1::Event redacted = event;
   redacted.clear_client_ref();
@@ -169,18 +187,29 @@ v1::Event ToProto(const core::Event& e) {
       out.mutable_client_registered()->set_municipality_code(e.municipality_code);
       out.mutable_client_registered()->set_registrant(ToProto(e.registrant));
       break;
-    case K::kClientDeregistered: out.mutable_client_deregistered(); break;
-    case K::kProfileCompleted: out.mutable_profile_completed(); break;
-    case K::kProfileWithdrawn: out.mutable_profile_withdrawn(); break;
+    case K::kClientDeregistered:
+      out.mutable_client_deregistered();
+      break;
+    case K::kProfileCompleted:
+      out.mutable_profile_completed();
+      break;
+    case K::kProfileWithdrawn:
+      out.mutable_profile_withdrawn();
+      break;
     case K::kRegistrantChanged:
       out.mutable_registrant_changed()->set_registrant(ToProto(e.registrant));
       break;
-    case K::kClientMoved: out.mutable_client_moved()->set_municipality_code(e.municipality_code); break;
+    case K::kClientMoved:
+      out.mutable_client_moved()->set_municipality_code(e.municipality_code);
+      break;
     case K::kTargetGroupEntered:
       out.mutable_target_group_entered()->set_municipality_code(e.municipality_code);
       break;
-    case K::kTargetGroupLeft: out.mutable_target_group_left(); break;
-    case K::kUnspecified: break;
+    case K::kTargetGroupLeft:
+      out.mutable_target_group_left();
+      break;
+    case K::kUnspecified:
+      break;
   }
   return out;
 }

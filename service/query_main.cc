@@ -6,8 +6,8 @@
 #include "service/json_log.h"
 #include "service/query_service.h"
 #include "service/server_runner.h"
-#include "storage/pg_connection.h"
 #include "storage/pg_change_listener.h"
+#include "storage/pg_connection.h"
 
 int main(int argc, char** argv) {
   using namespace sonar;
@@ -57,8 +57,8 @@ int main(int argc, char** argv) {
     echoes = {std::chrono::milliseconds(200), std::chrono::milliseconds(1000),
               std::chrono::milliseconds(3000)};
   }
-  storage::PgChangeListener listener(database_url, [&] { query_service.NotifyChanged(); },
-                                     echoes);
+  storage::PgChangeListener listener(
+      database_url, [&] { query_service.NotifyChanged(); }, echoes);
   storage::PgConnection probe(read_url);
 
   service::ServerHooks hooks;

@@ -45,7 +45,8 @@ void ToProto(const Report& report, v1::QuarterReport* out) {
     out->set_status(v1::REPORT_STATUS_PROVISIONAL);
   }
   if (report.region) {
-    if (!report.regions.empty()) service::ToProto(report.regions.front(), true, out->mutable_region());
+    if (!report.regions.empty())
+      service::ToProto(report.regions.front(), true, out->mutable_region());
     return;
   }
   service::ToProto(core::NationalTotal(report.regions), false, out->mutable_region());
@@ -191,7 +192,10 @@ bool QueryServiceImpl::Allowed(grpc::CallbackServerContext* context,
                                const char* rpc) const {
   grpc::Status allowed = authorizer_->Check(*context, role);
   if (allowed.ok()) return true;
-  LogLine("call_refused").Add("rpc", rpc).Add("code", static_cast<int>(allowed.error_code())).Warn();
+  LogLine("call_refused")
+      .Add("rpc", rpc)
+      .Add("code", static_cast<int>(allowed.error_code()))
+      .Warn();
   reactor->Finish(allowed);
   return false;
 }
@@ -276,8 +280,8 @@ absl::StatusOr<Report> ReadReport(QueryBackend& backend, const core::ReferenceDa
 
 // Validates quarter and region of a report request; fills `quarter` and `region`.
 grpc::Status ParseReportRequest(const core::ReferenceData& reference,
-                                const v1::GetQuarterReportRequest& request,
-                                core::Quarter& quarter, std::optional<int>& region) {
+                                const v1::GetQuarterReportRequest& request, core::Quarter& quarter,
+                                std::optional<int>& region) {
   const auto parsed = core::ParseQuarter(request.quarter());
   if (!parsed) return Invalid(kBadQuarter);
   quarter = *parsed;
@@ -325,8 +329,8 @@ grpc::ServerUnaryReactor* QueryServiceImpl::RenderQuarterReport(
   if (!Allowed(context, reactor, Role::kQuery, "RenderQuarterReport")) return reactor;
   core::Quarter quarter;
   std::optional<int> region;
-  const auto format = core::ParsePublicationFormat(request->format().empty() ? "text"
-                                                                              : request->format());
+  const auto format =
+      core::ParsePublicationFormat(request->format().empty() ? "text" : request->format());
   grpc::Status s = ParseReportRequest(reference_, request->report(), quarter, region);
   if (s.ok() && !format) s = Invalid("format must be text, csv, json or markdown");
   if (!s.ok()) {
@@ -387,9 +391,9 @@ grpc::ServerUnaryReactor* QueryServiceImpl::PublishQuarter(grpc::CallbackServerC
   return reactor;
 }
 
-grpc::ServerUnaryReactor* QueryServiceImpl::GetRevisionDiff(grpc::CallbackServerContext* context,
-                                                            const v1::GetRevisionDiffRequest* request,
-                                                            v1::RevisionDiff* response) {
+grpc::ServerUnaryReactor* QueryServiceImpl::GetRevisionDiff(
+    grpc::CallbackServerContext* context, const v1::GetRevisionDiffRequest* request,
+    v1::RevisionDiff* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (!Allowed(context, reactor, Role::kQuery, "GetRevisionDiff")) return reactor;
   const auto quarter = core::ParseQuarter(request->quarter());
@@ -441,7 +445,10 @@ grpc::ServerWriteReactor<v1::LiveCounts>* QueryServiceImpl::WatchLiveCounts(
     void OnDone() override { delete this; }
   };
   if (grpc::Status allowed = authorizer_->Check(*context, Role::kQuery); !allowed.ok()) {
-    LogLine("call_refused").Add("rpc", "WatchLiveCounts").Add("code", static_cast<int>(allowed.error_code())).Warn();
+    LogLine("call_refused")
+        .Add("rpc", "WatchLiveCounts")
+        .Add("code", static_cast<int>(allowed.error_code()))
+        .Warn();
     return new Refused(std::move(allowed));
   }
   if (region == nullptr) return new Refused({grpc::StatusCode::NOT_FOUND, kBadRegion});

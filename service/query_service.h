@@ -71,8 +71,7 @@ class QueryServiceImpl final : public v1::QueryService::CallbackService {
  private:
   friend class LiveWatchReactor;
   // Runs `work` on a backend; finishes the RPC with RESOURCE_EXHAUSTED if the queue is full.
-  void Run(grpc::ServerUnaryReactor* reactor,
-           std::function<grpc::Status(QueryBackend&)> work);
+  void Run(grpc::ServerUnaryReactor* reactor, std::function<grpc::Status(QueryBackend&)> work);
   [[nodiscard]] absl::StatusOr<v1::LiveCounts> ReadLive(QueryBackend& backend, int region);
   [[nodiscard]] grpc::Status BuildReport(QueryBackend& backend,
                                          const v1::GetQuarterReportRequest& request,
@@ -80,8 +79,8 @@ class QueryServiceImpl final : public v1::QueryService::CallbackService {
 
   WorkerPool<QueryBackend>& backends_;
   // Finishes the RPC and returns false when the caller lacks `role`.
-  [[nodiscard]] bool Allowed(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
-                             Role role, const char* rpc) const;
+  [[nodiscard]] bool Allowed(grpc::CallbackServerContext* context,
+                             grpc::ServerUnaryReactor* reactor, Role role, const char* rpc) const;
 
   const core::ReferenceData& reference_;
   Clock clock_;

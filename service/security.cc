@@ -28,9 +28,12 @@ absl::StatusOr<std::set<Role>> ParseRoles(const std::string& text) {
 
 const char* RoleName(Role role) {
   switch (role) {
-    case Role::kIngest: return "ingest";
-    case Role::kQuery: return "query";
-    case Role::kAdmin: return "admin";
+    case Role::kIngest:
+      return "ingest";
+    case Role::kQuery:
+      return "query";
+    case Role::kAdmin:
+      return "admin";
   }
   return "?";
 }
@@ -49,8 +52,8 @@ absl::StatusOr<std::string> ReadSecretFile(const std::string& path) {
   return ss.str();
 }
 
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
-    const TlsFiles& tls, bool plaintext) {
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const TlsFiles& tls,
+                                                                               bool plaintext) {
   const bool has_tls = !tls.cert.empty() || !tls.key.empty();
   if (plaintext && has_tls) {
     return absl::InvalidArgumentError("--plaintext and TLS files exclude each other");
@@ -70,8 +73,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     auto ca = ReadSecretFile(tls.client_ca);
     if (!ca.ok()) return ca.status();
     options.pem_root_certs = *ca;
-    options.client_certificate_request =
-        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   return grpc::SslServerCredentials(options);
 }

@@ -1,11 +1,11 @@
 #include "service/server_runner.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
 #include <csignal>
 #include <ctime>
 #include <fstream>
-
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include "service/json_log.h"
 
@@ -93,10 +93,9 @@ int RunServer(const ServerConfig& config, const ServerHooks& hooks) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config.listen,
-                           config.credentials ? config.credentials
-                                              : grpc::InsecureServerCredentials(),
-                           &port);
+  builder.AddListeningPort(
+      config.listen, config.credentials ? config.credentials : grpc::InsecureServerCredentials(),
+      &port);
   builder.SetMaxReceiveMessageSize(config.max_receive_bytes);
   if (config.max_connection_age_ms > 0) {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, config.max_connection_age_ms);
@@ -125,7 +124,11 @@ int RunServer(const ServerConfig& config, const ServerHooks& hooks) {
   bool serving = hooks.healthy ? hooks.healthy() : true;
   SetServing(server.get(), config, serving);
   SetServing(health_server.get(), config, serving);
-  LogLine("server_started").Add("listen", config.listen).Add("port", port).Add("serving", serving).Info();
+  LogLine("server_started")
+      .Add("listen", config.listen)
+      .Add("port", port)
+      .Add("serving", serving)
+      .Info();
 
   const sigset_t signals = TerminationSignals();
   const timespec one_second{1, 0};
@@ -143,7 +146,10 @@ int RunServer(const ServerConfig& config, const ServerHooks& hooks) {
       LogLine(serving ? "health_serving" : "health_not_serving").Add("serving", serving).Warn();
     }
   }
-  LogLine("shutdown_started").Add("signal", signal).Add("grace_ms", static_cast<int64_t>(config.drain_grace.count())).Info();
+  LogLine("shutdown_started")
+      .Add("signal", signal)
+      .Add("grace_ms", static_cast<int64_t>(config.drain_grace.count()))
+      .Info();
   SetServing(server.get(), config, false);
   SetServing(health_server.get(), config, false);
   if (hooks.drain) hooks.drain(config.drain_grace);

@@ -3,15 +3,14 @@
 // exit 0).
 #pragma once
 
-#include <chrono>
-#include <functional>
-#include <string>
-#include <vector>
-
 #include <grpcpp/grpcpp.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "service/security.h"
 
@@ -42,12 +41,12 @@ struct ServerSecurity {
 [[nodiscard]] absl::StatusOr<ServerSecurity> LoadServerSecurity(const ServerFlags& flags);
 
 struct ServerConfig {
-  std::string program;              // "sonar-ingest"
-  std::string listen;               // "127.0.0.1:50051"; port 0 picks a free port
-  std::string port_file;            // if set, the bound port is written there
+  std::string program;    // "sonar-ingest"
+  std::string listen;     // "127.0.0.1:50051"; port 0 picks a free port
+  std::string port_file;  // if set, the bound port is written there
   std::shared_ptr<grpc::ServerCredentials> credentials;  // null = plaintext
-  std::string health_listen;        // if set, a plaintext server with only grpc.health.v1
-  int max_connection_age_ms = 0;    // GRPC_ARG_MAX_CONNECTION_AGE_MS; 0 = unset
+  std::string health_listen;                 // if set, a plaintext server with only grpc.health.v1
+  int max_connection_age_ms = 0;             // GRPC_ARG_MAX_CONNECTION_AGE_MS; 0 = unset
   std::vector<std::string> health_services;  // service names reported in grpc.health.v1
   std::chrono::milliseconds drain_grace{25'000};
   int max_receive_bytes = 16 * 1024 * 1024;

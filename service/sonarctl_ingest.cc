@@ -2,8 +2,6 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "service/client_channel.h"
-
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -13,6 +11,7 @@
 #include <thread>
 
 #include "google/protobuf/util/json_util.h"
+#include "service/client_channel.h"
 #include "sonar/v1/ingest.grpc.pb.h"
 
 namespace sonar::service {
@@ -80,8 +79,7 @@ grpc::Status StreamOnce(v1::IngestService::Stub& stub, const std::vector<v1::Eve
 
 bool StreamEvents(const std::string& addr, const std::vector<v1::Event>& events, int batch_size,
                   int in_flight, IngestSummary& summary, std::ostream& errors, int retries) {
-  auto stub = v1::IngestService::NewStub(
-      MakeChannel(addr));
+  auto stub = v1::IngestService::NewStub(MakeChannel(addr));
   std::vector<bool> acked((events.size() + batch_size - 1) / batch_size, false);
   auto backoff = std::chrono::milliseconds(100);
   int failures_without_progress = 0;
@@ -137,10 +135,10 @@ int RunIngest(const IngestOptions& options, std::ostream& out, std::ostream& err
     }
     events.push_back(std::move(event));
   }
-  const bool ok = StreamEvents(options.addr, events, options.batch_size, options.in_flight,
-                               summary, errors, options.retries);
-  out << "sent " << summary.sent << " events in " << summary.batches << " batches: "
-      << summary.accepted << " accepted, " << summary.duplicates << " duplicates, "
+  const bool ok = StreamEvents(options.addr, events, options.batch_size, options.in_flight, summary,
+                               errors, options.retries);
+  out << "sent " << summary.sent << " events in " << summary.batches
+      << " batches: " << summary.accepted << " accepted, " << summary.duplicates << " duplicates, "
       << summary.rejected << " rejected";
   if (summary.unreadable_lines > 0) out << ", " << summary.unreadable_lines << " unreadable lines";
   if (summary.reconnects > 0) out << " (" << summary.reconnects << " reconnects)";

@@ -3,30 +3,30 @@
 //   sonarctl --addr HOST:PORT live --region 29             print a region's live counts
 //   sonarctl generate-seed --out events.ndjson             events that reproduce the seed table
 //   sonarctl --addr HOST:PORT health [--service NAME]      exit 0 if SERVING (for probes)
-//   sonarctl --addr HOST:PORT report --region 29 --quarter 2022-Q3 [--format text|csv|json|markdown]
+//   sonarctl --addr HOST:PORT report --region 29 --quarter 2022-Q3 [--format
+//   text|csv|json|markdown]
 //            [--provisional] [--revision N]            the publication (no --region: national)
 //   sonarctl --addr HOST:PORT publish --quarter 2022-Q3    freeze a quarter as a new revision
 //   sonarctl --addr HOST:PORT diff --quarter 2022-Q3       cells changed since the last revision
 //   sonarctl --addr HOST:PORT watch --region 29            follow the live counts
 //   sonarctl verify --database-url URL                     counters == recomputation from events
-#include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
-#include "service/client_channel.h"
-
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "service/client_channel.h"
 #include "service/proto_mapping.h"
 #include "service/sonarctl_ingest.h"
 #include "service/sonarctl_query.h"
 #include "sim/seed_population.h"
-#include "storage/pg_verifier.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "sonar/v1/query.grpc.pb.h"
+#include "storage/pg_verifier.h"
 
 namespace {
 
@@ -49,8 +49,7 @@ void PrintRow(const std::string& name, const sonar::v1::Cells& c, int64_t regist
 }
 
 int Live(const std::string& addr, const std::string& region) {
-  auto stub = sonar::v1::QueryService::NewStub(
-      sonar::service::MakeChannel(addr));
+  auto stub = sonar::v1::QueryService::NewStub(sonar::service::MakeChannel(addr));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   sonar::v1::GetLiveCountsRequest req;
@@ -96,8 +95,7 @@ int Verify(const std::string& url) {
 }
 
 int Health(const std::string& addr, const std::string& service) {
-  auto stub = grpc::health::v1::Health::NewStub(
-      sonar::service::MakeChannel(addr));
+  auto stub = grpc::health::v1::Health::NewStub(sonar::service::MakeChannel(addr));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
   grpc::health::v1::HealthCheckRequest req;
@@ -108,7 +106,8 @@ int Health(const std::string& addr, const std::string& service) {
     std::printf("UNREACHABLE (code %d)\n", static_cast<int>(status.error_code()));
     return 1;
   }
-  std::printf("%s\n", grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status()).c_str());
+  std::printf("%s\n",
+              grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status()).c_str());
   return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
 }
 
@@ -163,9 +162,10 @@ int main(int argc, char** argv) {
   ingest->add_option("--in-flight", ingest_options.in_flight, "requests sent before their ack")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  ingest->add_option("--retries", ingest_options.retries,
-                     "reconnect and resend unacknowledged batches this many times in a row "
-                     "without progress")
+  ingest
+      ->add_option("--retries", ingest_options.retries,
+                   "reconnect and resend unacknowledged batches this many times in a row "
+                   "without progress")
       ->check(CLI::Range(0, 1000))
       ->capture_default_str();
 
@@ -199,8 +199,9 @@ int main(int argc, char** argv) {
   std::string quarter;
   publish->add_option("--quarter", quarter, "e.g. 2022-Q3")->required();
 
-  auto* diff = app.add_subcommand("diff", "cells whose provisional value differs from the last "
-                                          "published revision");
+  auto* diff = app.add_subcommand("diff",
+                                  "cells whose provisional value differs from the last "
+                                  "published revision");
   std::string diff_region;
   diff->add_option("--quarter", quarter, "e.g. 2022-Q3")->required();
   diff->add_option("--region", diff_region, "limit to one region");
@@ -211,8 +212,9 @@ int main(int argc, char** argv) {
   watch->add_option("--count", watch_count, "stop after this many messages (0 = never)");
 
   auto* verify = app.add_subcommand(
-      "verify", "check the counters against a recomputation from the stored events (exit 1 on "
-                "a mismatch)");
+      "verify",
+      "check the counters against a recomputation from the stored events (exit 1 on "
+      "a mismatch)");
   std::string verify_url;
   verify->add_option("--database-url", verify_url, "libpq URL of the database")
       ->envname("SONAR_DATABASE_URL")

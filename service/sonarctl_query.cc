@@ -1,14 +1,12 @@
 #include "service/sonarctl_query.h"
 
 #include <grpcpp/grpcpp.h>
-
-#include "service/client_channel.h"
-
 #include <unistd.h>
 
 #include <cstdio>
 
 #include "google/protobuf/util/time_util.h"
+#include "service/client_channel.h"
 #include "sonar/v1/query.grpc.pb.h"
 
 namespace sonar::service {
@@ -82,8 +80,8 @@ int RunDiff(const std::string& addr, const std::string& quarter, const std::stri
   v1::RevisionDiff resp;
   const grpc::Status status = Stub(addr)->GetRevisionDiff(&ctx, req, &resp);
   if (!status.ok()) return Fail("diff", status);
-  std::printf("%s: %d cells differ from revision %u\n", resp.quarter().c_str(),
-              resp.changes_size(), resp.revision());
+  std::printf("%s: %d cells differ from revision %u\n", resp.quarter().c_str(), resp.changes_size(),
+              resp.revision());
   for (const auto& c : resp.changes()) {
     std::printf("%s %s\t%s %s\t%s\t%lld -> %lld\n", c.region_number().c_str(),
                 c.region_name().c_str(), c.municipality_code().c_str(),

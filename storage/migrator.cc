@@ -1,11 +1,10 @@
 #include "storage/migrator.h"
 
 #include <algorithm>
-#include <set>
-
-#include <pqxx/pqxx>
 #include <pqxx/nontransaction>
+#include <pqxx/pqxx>
 #include <pqxx/transaction>
+#include <set>
 
 #include "storage/pg_status.h"
 

@@ -1,9 +1,9 @@
 #include "storage/pg_batch_store.h"
 
 #include <map>
-#include <set>
 #include <pqxx/pqxx>
 #include <pqxx/transaction>
+#include <set>
 
 #include "storage/history_codec.h"
 #include "storage/pg_status.h"
@@ -110,9 +110,9 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
         r.Add(static_cast<int64_t>(ev.registrant));
       }
       std::set<std::pair<std::string, std::string>> inserted;
-      for (const auto& row : tx_.exec_params(kInsertEvents, s.Literal(), e.Literal(), c.Literal(),
-                                             t.Literal(), k.Literal(), m.Literal(), r.Literal(),
-                                             seq_)) {
+      for (const auto& row :
+           tx_.exec_params(kInsertEvents, s.Literal(), e.Literal(), c.Literal(), t.Literal(),
+                           k.Literal(), m.Literal(), r.Literal(), seq_)) {
         inserted.emplace(row[0].as<std::string>(), row[1].as<std::string>());
       }
       if (inserted.size() == events.size()) return out;

@@ -5,10 +5,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <vector>
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace sonar::storage {
 

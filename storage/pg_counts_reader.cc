@@ -50,9 +50,8 @@ std::string CodesArray(std::span<const std::string> codes) {
 PgCountsReader::PgCountsReader(PgConnection& connection) : connection_(connection) {}
 
 absl::StatusOr<CountsSnapshot> PgCountsReader::LiveCounts(std::span<const std::string> codes) {
-  return Read([&](pqxx::transaction_base& tx) {
-    return tx.exec_params(kLiveCounts, CodesArray(codes));
-  });
+  return Read(
+      [&](pqxx::transaction_base& tx) { return tx.exec_params(kLiveCounts, CodesArray(codes)); });
 }
 
 absl::StatusOr<CountsSnapshot> PgCountsReader::QuarterCounts(int quarter_index,

@@ -77,10 +77,10 @@ absl::StatusOr<PublicationInfo> PgPublicationStore::Publish(core::Quarter quarte
                         row[2].as<int64_t>()});
       }
       const std::vector<core::RegionFigures> figures = freeze(rows);
-      info.published_at = FromMicros(tx.exec_params1(kInsertPublication, quarter.Index(),
-                                                     info.revision, info.ingest_position,
-                                                     info.batches_included)[0]
-                                         .as<int64_t>());
+      info.published_at =
+          FromMicros(tx.exec_params1(kInsertPublication, quarter.Index(), info.revision,
+                                     info.ingest_position, info.batches_included)[0]
+                         .as<int64_t>());
       SqlArray r, rn, rc, mc, mn, pos, gwp, gwop, uwp, uwop, ro, so;
       for (const core::RegionFigures& region : figures) {
         for (size_t i = 0; i < region.municipalities.size(); ++i) {
@@ -122,9 +122,9 @@ absl::StatusOr<std::optional<PublicationInfo>> PgPublicationStore::Find(core::Qu
     tx.commit();
     if (result.empty()) return std::optional<PublicationInfo>{};
     const pqxx::row row = result[0];
-    return std::optional<PublicationInfo>{PublicationInfo{
-        quarter, row[0].as<int>(), FromMicros(row[1].as<int64_t>()), row[2].as<int64_t>(),
-        row[3].as<int64_t>()}};
+    return std::optional<PublicationInfo>{
+        PublicationInfo{quarter, row[0].as<int>(), FromMicros(row[1].as<int64_t>()),
+                        row[2].as<int64_t>(), row[3].as<int64_t>()}};
   } catch (...) {
     absl::Status status = StatusFromCurrentException();
     if (absl::IsUnavailable(status)) read_.MarkBroken();
@@ -137,7 +137,8 @@ absl::StatusOr<std::vector<core::RegionFigures>> PgPublicationStore::Figures(
   try {
     pqxx::read_transaction tx(read_.Get());
     std::vector<core::RegionFigures> out;
-    for (const auto& row : tx.exec_params(kFigures, quarter.Index(), revision, region.value_or(0))) {
+    for (const auto& row :
+         tx.exec_params(kFigures, quarter.Index(), revision, region.value_or(0))) {
       const int number = row[0].as<int>();
       if (out.empty() || out.back().region.number != number) {
         out.push_back({{number, row[1].as<std::string>(), row[2].as<std::string>()}, {}, {}});

@@ -28,8 +28,7 @@ class PgPublicationStore final {
   PgPublicationStore(PgConnection& read, PgConnection& write);
 
   // Turns the raw totals at the quarter's end into the figures to freeze (core's mapping).
-  using Freeze =
-      std::function<std::vector<core::RegionFigures>(std::span<const core::CounterRow>)>;
+  using Freeze = std::function<std::vector<core::RegionFigures>(std::span<const core::CounterRow>)>;
 
   // Freezes the quarter as its next revision. The counts and the ingest position come from one
   // snapshot; concurrent publishers of any quarter are serialised by an advisory lock.
@@ -42,8 +41,9 @@ class PgPublicationStore final {
 
   // The frozen figures of a revision, by region number (only `region` when set), municipalities
   // in publication order.
-  [[nodiscard]] absl::StatusOr<std::vector<core::RegionFigures>> Figures(
-      core::Quarter quarter, int revision, std::optional<int> region);
+  [[nodiscard]] absl::StatusOr<std::vector<core::RegionFigures>> Figures(core::Quarter quarter,
+                                                                         int revision,
+                                                                         std::optional<int> region);
 
  private:
   PgConnection& read_;

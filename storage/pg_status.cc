@@ -3,7 +3,6 @@
 #include <exception>
 #include <pqxx/except>
 
-
 namespace sonar::storage {
 
 absl::Status StatusFromCurrentException() {

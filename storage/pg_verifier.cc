@@ -60,8 +60,7 @@ absl::StatusOr<VerifyReport> VerifyCounters(const std::string& database_url) {
         current = std::move(ref);
         history.push_back({row[1].as<std::string>(), row[2].as<std::string>(), "",
                            core::Instant{std::chrono::microseconds{row[3].as<int64_t>()}},
-                           static_cast<core::EventKind>(row[4].as<int>()),
-                           row[5].as<std::string>(),
+                           static_cast<core::EventKind>(row[4].as<int>()), row[5].as<std::string>(),
                            static_cast<core::Registrant>(row[6].as<int>())});
         ++report.events;
       }

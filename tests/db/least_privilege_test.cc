@@ -39,9 +39,13 @@ bool Denied(const std::string& url, const std::string& sql) {
 }
 
 core::Event Registered(const std::string& id) {
-  return {"sonar", id, "LeastPrivilegePerson01",
-          core::Instant{*core::ParseDate("2022-05-01")}, core::EventKind::kClientRegistered,
-          "GM0654", core::Registrant::kUwv};
+  return {"sonar",
+          id,
+          "LeastPrivilegePerson01",
+          core::Instant{*core::ParseDate("2022-05-01")},
+          core::EventKind::kClientRegistered,
+          "GM0654",
+          core::Registrant::kUwv};
 }
 
 TEST(LeastPrivilege, IngestRoleWritesEventsButCannotChangeSchemaOrReadPublications) {
@@ -52,8 +56,9 @@ TEST(LeastPrivilege, IngestRoleWritesEventsButCannotChangeSchemaOrReadPublicatio
   EXPECT_TRUE(migrations->empty());
   storage::PgBatchStore store(url);
   ingest::BatchProcessor processor(store, core::ReferenceData::Builtin());
-  std::vector<ingest::IncomingEvent> events = {{Registered("lp-1"), std::nullopt, "sonar", "lp-1"},
-                                               {std::nullopt, core::Rejection{"missing_kind", "x"}, "sonar", "lp-2"}};
+  std::vector<ingest::IncomingEvent> events = {
+      {Registered("lp-1"), std::nullopt, "sonar", "lp-1"},
+      {std::nullopt, core::Rejection{"missing_kind", "x"}, "sonar", "lp-2"}};
   auto result = processor.Process(events, {"lp", 1}, core::Instant{*core::ParseDate("2026-01-01")},
                                   [](size_t) { return std::string("payload"); });
   ASSERT_TRUE(result.ok()) << result.status();
@@ -78,8 +83,9 @@ TEST(LeastPrivilege, QueryRoleReadsCountersAndPublishesButCannotWriteEvents) {
   });
   ASSERT_TRUE(published.ok()) << published.status();
   EXPECT_EQ(published->revision, 1);
-  EXPECT_TRUE(Denied(url, "INSERT INTO events (source, event_id, client_ref, occurred_at, kind, "
-                          "batch_seq) VALUES ('a', 'b', 'c', now(), 1, 1)"));
+  EXPECT_TRUE(Denied(url,
+                     "INSERT INTO events (source, event_id, client_ref, occurred_at, kind, "
+                     "batch_seq) VALUES ('a', 'b', 'c', now(), 1, 1)"));
   EXPECT_TRUE(Denied(url, "SELECT * FROM events"));
   EXPECT_TRUE(Denied(url, "SELECT * FROM clients"));
   EXPECT_TRUE(Denied(url, "UPDATE publication_figures SET gemeente_with_profile = 0"));

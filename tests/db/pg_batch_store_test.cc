@@ -1,5 +1,7 @@
 // BatchProcessor + PgBatchStore against a real PostgreSQL: one transaction per batch, idempotency,
 // conflicts, quarantine, and exact counters under concurrent writers.
+#include "storage/pg_batch_store.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,7 +14,6 @@
 #include "core/reference_data.h"
 #include "ingest/batch_processor.h"
 #include "storage/migrator.h"
-#include "storage/pg_batch_store.h"
 #include "tests/support/test_database.h"
 
 namespace sonar {
@@ -59,9 +60,12 @@ std::map<std::pair<std::string, int>, int64_t> RecomputeFromEvents(const std::st
   for (const auto& row : tx.exec("SELECT source, event_id, client_ref, "
                                  "(EXTRACT(EPOCH FROM occurred_at) * 1000000)::int8, kind, "
                                  "municipality_code, registrant FROM events")) {
-    Event e{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
+    Event e{row[0].as<std::string>(),
+            row[1].as<std::string>(),
+            row[2].as<std::string>(),
             Instant{std::chrono::microseconds{row[3].as<int64_t>()}},
-            static_cast<EventKind>(row[4].as<int>()), row[5].as<std::string>(),
+            static_cast<EventKind>(row[4].as<int>()),
+            row[5].as<std::string>(),
             static_cast<core::Registrant>(row[6].as<int>())};
     by_ref[e.client_ref].push_back(std::move(e));
   }
@@ -124,8 +128,10 @@ TEST(PgBatchStore, MigrationsAreAppliedOnceEvenConcurrently) {
   for (int i = 0; i < 4; ++i) {
     threads.emplace_back([&] {
       auto r = storage::ApplyMigrations(db.url());
-      if (!r.ok()) ++failed;
-      else applied += static_cast<int>(r->size());
+      if (!r.ok())
+        ++failed;
+      else
+        applied += static_cast<int>(r->size());
     });
   }
   for (auto& t : threads) t.join();
@@ -154,8 +160,8 @@ std::vector<Event> RandomEvents(int persons, int per_person, uint32_t seed) {
       if (kind == EventKind::kClientRegistered || kind == EventKind::kRegistrantChanged) {
         registrant = rng() % 2 ? core::Registrant::kUwv : core::Registrant::kGemeente;
       }
-      out.push_back(Make("c" + std::to_string(p) + "-" + std::to_string(k), ref, at, kind, code,
-                         registrant));
+      out.push_back(
+          Make("c" + std::to_string(p) + "-" + std::to_string(k), ref, at, kind, code, registrant));
     }
   }
   return out;
@@ -204,9 +210,8 @@ TEST(PgBatchStore, ConcurrentWritersKeepCountersExact) {
 TEST(PgBatchStore, UnreachableDatabaseIsUnavailable) {
   storage::PgBatchStore store("postgresql://sonar@127.0.0.1:1/none?connect_timeout=2");
   ingest::BatchProcessor processor(store, core::ReferenceData::Builtin());
-  std::vector<Event> events = {
-      Make("x1", "PseudonymAbcdefgh0002", At("2022-04-01"), EventKind::kTargetGroupEntered,
-           "GM0654")};
+  std::vector<Event> events = {Make("x1", "PseudonymAbcdefgh0002", At("2022-04-01"),
+                                    EventKind::kTargetGroupEntered, "GM0654")};
   auto r = processor.Process(Incoming(events), {"test", 1}, kNow, nullptr);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);

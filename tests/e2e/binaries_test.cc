@@ -86,12 +86,17 @@ TEST(Binaries, SeedEventsThroughSonarctlGiveTheSeedTable) {
   Server query2 = Start("sonar-query", clean.url());
   const std::string plain = dir + "/plain.ndjson";
   ASSERT_EQ(Ctl({"generate-seed", "--no-noise", "--out", plain}, out), 0) << out;
-  ASSERT_EQ(Ctl({"--addr", ingest2.addr, "ingest", "--file", plain, "--batch-size", "333"}, out), 0);
+  ASSERT_EQ(Ctl({"--addr", ingest2.addr, "ingest", "--file", plain, "--batch-size", "333"}, out),
+            0);
   ASSERT_EQ(Ctl({"--addr", query2.addr, "live", "--region", "29"}, out), 0) << out;
-  EXPECT_NE(out.find("Borsele                                   0         45         57         30        132"),
-            std::string::npos) << out;
-  EXPECT_NE(out.find("TOTAAL AMR                               90        833      1.239        509      2.671      4.125"),
-            std::string::npos) << out;
+  EXPECT_NE(out.find("Borsele                                   0         45         57         30 "
+                     "       132"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("TOTAAL AMR                               90        833      1.239        509 "
+                     "     2.671      4.125"),
+            std::string::npos)
+      << out;
 
   // Unknown region: a clear error, non-zero exit.
   EXPECT_NE(Ctl({"--addr", query.addr, "live", "--region", "77"}, out), 0);
@@ -132,9 +137,8 @@ TEST(Binaries, SigtermDrainsInFlightBatchesAndExitsZero) {
   // Small batches so the stream is still busy when SIGTERM arrives.
   service::IngestSummary summary;
   std::ostringstream errors;
-  std::thread producer([&] {
-    (void)service::StreamEvents(ingest.addr, events, 20, 4, summary, errors);
-  });
+  std::thread producer(
+      [&] { (void)service::StreamEvents(ingest.addr, events, 20, 4, summary, errors); });
   std::this_thread::sleep_for(300ms);
   ingest.process->Signal(SIGTERM);
   producer.join();
@@ -183,8 +187,8 @@ TEST(Binaries, WatcherSeesChangesCommittedByAnotherIngestProcess) {
   for (int i = 0; i < 2; ++i) {
     const std::string file = dir + "/w" + std::to_string(i) + ".ndjson";
     std::ofstream(file) << kLines[i] << "\n";
-    ASSERT_EQ(Ctl({"--addr", i == 0 ? ingest_a.addr : ingest_b.addr, "ingest", "--file", file}, out),
-              0)
+    ASSERT_EQ(
+        Ctl({"--addr", i == 0 ? ingest_a.addr : ingest_b.addr, "ingest", "--file", file}, out), 0)
         << out;
     // Coalescing may merge notifications, but never loses the latest state.
     while (live.region().register_total() < i + 1) ASSERT_TRUE(reader->Read(&live));
@@ -214,9 +218,8 @@ TEST(Binaries, SonarctlRendersThePublicationFromEvents) {
                          " report --region 29 --quarter 2022-Q3 > " + report + " 2>/dev/null")
                             .c_str()),
             0);
-  EXPECT_EQ(ReadFile(report),
-            ReadFile(std::string(SONAR_TEST_DATA_DIR) +
-                     "/transparantie-klantprofielen-zeeland-2022-q3.txt"));
+  EXPECT_EQ(ReadFile(report), ReadFile(std::string(SONAR_TEST_DATA_DIR) +
+                                       "/transparantie-klantprofielen-zeeland-2022-q3.txt"));
   ASSERT_EQ(Ctl({"--addr", query.addr, "publish", "--quarter", "2022-Q3"}, out), 0) << out;
   EXPECT_NE(out.find("revision 1"), std::string::npos) << out;
   EXPECT_NE(Ctl({"--addr", query.addr, "publish", "--quarter", "2099-Q1"}, out), 0);
@@ -261,9 +264,8 @@ TEST(Binaries, ConfigurationFromFileAndEnvironment) {
   unsetenv("SONAR_PLAINTEXT");
   const int query_port = testing::WaitForPortFile(dir + "/query.port", 20s);
   ASSERT_GT(query_port, 0) << ReadFile(dir + "/query.log");
-  EXPECT_EQ(Ctl({"--addr", "127.0.0.1:" + std::to_string(query_port), "live", "--region", "29"},
-                out),
-            0)
+  EXPECT_EQ(
+      Ctl({"--addr", "127.0.0.1:" + std::to_string(query_port), "live", "--region", "29"}, out), 0)
       << out;
   // A URL never appears in the logs (it may carry a password).
   EXPECT_EQ(ReadFile(dir + "/ingest.log").find(db.url()), std::string::npos);

@@ -48,8 +48,8 @@ TEST(Replica, QueryServiceOnAStreamingReplicaFollowsThePrimary) {
   }
 
   Server ingest = Start("sonar-ingest", {"--database-url", db.url()});
-  Server query = Start("sonar-query",
-                       {"--database-url", db.url(), "--read-database-url", replica_url});
+  Server query =
+      Start("sonar-query", {"--database-url", db.url(), "--read-database-url", replica_url});
   auto stub = v1::QueryService::NewStub(
       grpc::CreateChannel(query.addr, grpc::InsecureChannelCredentials()));
   grpc::ClientContext watch_ctx;
@@ -96,10 +96,10 @@ TEST(Replica, QueryServiceOnAStreamingReplicaFollowsThePrimary) {
   {
     pqxx::connection replica(replica_admin);
     pqxx::nontransaction tx(replica);
-    EXPECT_GT(tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE datname = " +
-                       tx.quote(db.name()))[0]
-                  .as<int>(),
-              0);  // the query service's readers are connected to the replica
+    EXPECT_GT(
+        tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE datname = " + tx.quote(db.name()))[0]
+            .as<int>(),
+        0);  // the query service's readers are connected to the replica
   }
   for (Server* s : {&ingest, &query}) {
     s->process->Signal(SIGTERM);

@@ -52,9 +52,9 @@ const char* kAdminToken = "admin-token-9a8b7c6d5e4f";
 TEST(Security, PlaintextMustBeAskedFor) {
   testing::TestDatabase db;
   std::string out;
-  const int code = testing::RunProgram(BinaryPath("sonar-ingest"),
-                                       {"--database-url", db.url(), "--listen", "127.0.0.1:0"},
-                                       out, 20s);
+  const int code =
+      testing::RunProgram(BinaryPath("sonar-ingest"),
+                          {"--database-url", db.url(), "--listen", "127.0.0.1:0"}, out, 20s);
   EXPECT_EQ(code, 2);
   EXPECT_NE(out.find("--plaintext"), std::string::npos) << out;
 }
@@ -67,17 +67,17 @@ TEST(Security, TlsTokensAndClientCertificatesGrantRoles) {
                                << "token " << kQueryToken << " query\n"
                                << "token " << kAdminToken << " query,admin\n"
                                << "cn query-client query\n";
-  for (const auto& [name, token] : {std::pair{"ingest", kIngestToken}, {"query", kQueryToken},
-                                    {"admin", kAdminToken}}) {
+  for (const auto& [name, token] :
+       {std::pair{"ingest", kIngestToken}, {"query", kQueryToken}, {"admin", kAdminToken}}) {
     std::ofstream(pki + "/" + name + ".token") << token << "\n";
   }
-  Server ingest = Start("sonar-ingest", {"--database-url", db.url(), "--tls-cert",
-                                         pki + "/server.pem", "--tls-key", pki + "/server.key",
-                                         "--auth-file", pki + "/auth"});
-  Server query = Start("sonar-query", {"--database-url", db.url(), "--tls-cert",
-                                       pki + "/server.pem", "--tls-key", pki + "/server.key",
-                                       "--tls-client-ca", pki + "/ca.pem", "--auth-file",
-                                       pki + "/auth"});
+  Server ingest =
+      Start("sonar-ingest", {"--database-url", db.url(), "--tls-cert", pki + "/server.pem",
+                             "--tls-key", pki + "/server.key", "--auth-file", pki + "/auth"});
+  Server query =
+      Start("sonar-query", {"--database-url", db.url(), "--tls-cert", pki + "/server.pem",
+                            "--tls-key", pki + "/server.key", "--tls-client-ca", pki + "/ca.pem",
+                            "--auth-file", pki + "/auth"});
   const std::string events = pki + "/events.ndjson";
   std::string out;
   ASSERT_EQ(Ctl({"generate-seed", "--no-noise", "--out", events}, out), 0);
@@ -99,9 +99,10 @@ TEST(Security, TlsTokensAndClientCertificatesGrantRoles) {
                 out),
             0);
   EXPECT_NE(out.find("needs the 'ingest' role (code 7)"), std::string::npos) << out;
-  EXPECT_NE(Ctl(with(with(tls, {"--addr", ingest.addr}), {"ingest", "--file", events, "--retries", "0"}),
-                out),
-            0);
+  EXPECT_NE(
+      Ctl(with(with(tls, {"--addr", ingest.addr}), {"ingest", "--file", events, "--retries", "0"}),
+          out),
+      0);
   EXPECT_NE(out.find("(code 16)"), std::string::npos) << out;
   EXPECT_NE(Ctl({"--addr", ingest.addr, "ingest", "--file", events, "--retries", "0"}, out), 0);
 
@@ -111,9 +112,10 @@ TEST(Security, TlsTokensAndClientCertificatesGrantRoles) {
   const std::vector<std::string> report = {"report", "--region", "29", "--quarter", "2022-Q3"};
   EXPECT_EQ(Ctl(with(with(with(tls, client_cert), {"--addr", query.addr}), report), out), 0) << out;
   EXPECT_NE(out.find("2.671"), std::string::npos) << out;
-  EXPECT_NE(Ctl(with(with(tls, {"--token-file", pki + "/query.token", "--addr", query.addr}), report),
-                out),
-            0);  // no client certificate: the handshake fails
+  EXPECT_NE(
+      Ctl(with(with(tls, {"--token-file", pki + "/query.token", "--addr", query.addr}), report),
+          out),
+      0);  // no client certificate: the handshake fails
   const std::vector<std::string> publish = {"publish", "--quarter", "2022-Q3"};
   EXPECT_NE(Ctl(with(with(with(tls, client_cert), {"--addr", query.addr}), publish), out), 0);
   EXPECT_NE(out.find("needs the 'admin' role"), std::string::npos) << out;

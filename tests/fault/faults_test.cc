@@ -141,17 +141,18 @@ TEST(Faults, TerminatedBackendsMidStream) {
   testing::TestDatabase db;
   const sim::Population population = testing::ScaledZeeland(20, 303);
   const std::vector<v1::Event> events = testing::ToProtoShuffled(population.events, 3);
-  Ingest ingest = StartIngest(db.url(), testing::FreePort(),
-                              testing::MakeTempDir("terminate") + "/ingest.log");
+  Ingest ingest =
+      StartIngest(db.url(), testing::FreePort(), testing::MakeTempDir("terminate") + "/ingest.log");
   Producer producer(ingest.addr, events, 100);
   int terminated = 0;
   for (int round = 0; round < 6; ++round) {
     std::this_thread::sleep_for(250ms);
     pqxx::connection admin(testing::TestClusterUrl());
     pqxx::nontransaction tx(admin);
-    terminated += tx.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = " +
-                          tx.quote(db.name()) + " AND pid <> pg_backend_pid()")
-                      .size();
+    terminated +=
+        tx.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = " +
+                tx.quote(db.name()) + " AND pid <> pg_backend_pid()")
+            .size();
   }
   producer.Join();
   EXPECT_GT(terminated, 0);
@@ -163,8 +164,8 @@ TEST(Faults, FrozenProcessResumesAndNothingIsWedged) {
   testing::TestDatabase db;
   const sim::Population population = testing::ScaledZeeland(10, 404);
   const std::vector<v1::Event> events = testing::ToProtoShuffled(population.events, 4);
-  Ingest ingest = StartIngest(db.url(), testing::FreePort(),
-                              testing::MakeTempDir("stop") + "/ingest.log");
+  Ingest ingest =
+      StartIngest(db.url(), testing::FreePort(), testing::MakeTempDir("stop") + "/ingest.log");
   Producer producer(ingest.addr, events, 50);
   std::this_thread::sleep_for(300ms);
   ingest.process->Signal(SIGSTOP);

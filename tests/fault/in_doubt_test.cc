@@ -28,7 +28,8 @@ using namespace std::chrono_literals;
 
 class CommitCuttingProxy final {
  public:
-  CommitCuttingProxy(int upstream_port, int cuts) : upstream_port_(upstream_port), cuts_left_(cuts) {
+  CommitCuttingProxy(int upstream_port, int cuts)
+      : upstream_port_(upstream_port), cuts_left_(cuts) {
     listener_ = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;

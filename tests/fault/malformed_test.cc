@@ -42,11 +42,21 @@ constexpr const char* kIngest = "/sonar.v1.IngestService/Ingest";
 // Values the corpus injects (fuzz/make_corpus.cc) and this test adds; none may ever come back or
 // be logged.
 const std::vector<std::string>& Secrets() {
-  static const std::vector<std::string> secrets = {
-      "ZZLEAKREF", "ZZLEAKMUNI", "ZZLEAKHDR", "123456782", "111.222.333", "9876 543 21",
-      "123-456-782", "GM9999", "gm0654", "ZZUT8X1", "ZZUTF8PLACEHOL2", "ZZUTF8PLACEH3",
-      std::string("\xC3\x28\xA0\xA1", 4), std::string("\xFF\xFE\xFD", 3),
-      std::string("\xED\xA0\x80", 3)};
+  static const std::vector<std::string> secrets = {"ZZLEAKREF",
+                                                   "ZZLEAKMUNI",
+                                                   "ZZLEAKHDR",
+                                                   "123456782",
+                                                   "111.222.333",
+                                                   "9876 543 21",
+                                                   "123-456-782",
+                                                   "GM9999",
+                                                   "gm0654",
+                                                   "ZZUT8X1",
+                                                   "ZZUTF8PLACEHOL2",
+                                                   "ZZUTF8PLACEH3",
+                                                   std::string("\xC3\x28\xA0\xA1", 4),
+                                                   std::string("\xFF\xFE\xFD", 3),
+                                                   std::string("\xED\xA0\x80", 3)};
   return secrets;
 }
 
@@ -328,7 +338,8 @@ TEST(Malformed, CorpusGetsDocumentedCodesAndNothingIsEchoed) {
   EXPECT_NE(db.Scalar("SELECT count(*) FROM rejected_events WHERE code = 'probable_bsn'"), "0");
   for (const char* bsn : {"123456782", "111.222.333", "9876 543 21", "123-456-782", "12345678"}) {
     EXPECT_EQ(db.Scalar("SELECT count(*) FROM rejected_events WHERE "
-                        "position(convert_to('" + std::string(bsn) + "', 'UTF8') in payload) > 0"),
+                        "position(convert_to('" +
+                        std::string(bsn) + "', 'UTF8') in payload) > 0"),
               "0")
         << bsn;
   }
@@ -454,7 +465,8 @@ TEST(Malformed, ThousandConcurrentStreamsAreServedOrRefusedWithBoundedMemory) {
     if (status.ok()) {
       EXPECT_EQ(s->acked(), kBatchesPerStream);
     } else {
-      EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+          << status.error_message();
       ExpectNoSecret(status.error_message(), "a refusal");
     }
   }
@@ -543,8 +555,8 @@ TEST(Malformed, ClientThatNeverReadsAcksIsStoppedByFlowControl) {
   for (size_t i = 0; i < written_at.size(); ++i) {
     trace << " " << i + 1 << "s:" << written_at[i] << "/" << committed_at[i];
   }
-  std::cout << "[ unread   ] written/committed batches per second:" << trace.str()
-            << " (" << batch_bytes / 1024 << " KiB each); max RSS " << max_rss / 1024 << " MiB\n";
+  std::cout << "[ unread   ] written/committed batches per second:" << trace.str() << " ("
+            << batch_bytes / 1024 << " KiB each); max RSS " << max_rss / 1024 << " MiB\n";
   // The writer is blocked: no write completed in the last two seconds, what it got out is bounded
   // by the HTTP/2 windows (not by the 10,000 batches it wants to send), and the server commits
   // nothing more for this stream: with --max-in-flight (4) acks unwritten it stopped reading.

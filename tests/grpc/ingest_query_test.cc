@@ -2,10 +2,10 @@
 // comes out of events sent shuffled, duplicated and conflicting over concurrent streams.
 #include <gtest/gtest.h>
 
-#include <random>
-#include <sstream>
 #include <pqxx/pqxx>
+#include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "core/figures.h"
@@ -40,8 +40,9 @@ std::vector<v1::Event> ToProto(const std::vector<core::Event>& events) {
 }
 
 // Sends `events` over `streams` concurrent streams; returns the summed summary.
-service::IngestSummary SendConcurrently(const std::string& addr, const std::vector<v1::Event>& events,
-                                        int streams, int batch_size) {
+service::IngestSummary SendConcurrently(const std::string& addr,
+                                        const std::vector<v1::Event>& events, int streams,
+                                        int batch_size) {
   std::vector<std::vector<v1::Event>> parts(streams);
   for (size_t i = 0; i < events.size(); ++i) parts[i % streams].push_back(events[i]);
   std::vector<service::IngestSummary> summaries(streams);
@@ -79,7 +80,8 @@ TEST(IngestQuery, SeedTableComesOutOfShuffledDuplicatedConcurrentStreams) {
   testing::TestDatabase db;
   testing::TestServers servers(db.url());
   // No event after the quarter's end: the live counts are then the seed publication.
-  const sim::Population population = ZeelandPopulation(true, kQ3_2022.End() - std::chrono::seconds(1));
+  const sim::Population population =
+      ZeelandPopulation(true, kQ3_2022.End() - std::chrono::seconds(1));
   std::vector<v1::Event> events = ToProto(population.events);
   const size_t originals = events.size();
   std::mt19937 rng(3);
@@ -151,8 +153,8 @@ TEST(IngestQuery, LiveCountsIncludeEveryAcknowledgedEventAfterTheQuarter) {
     rows.push_back({code, core::Cell::kRegisterOnly, cells.register_only});
   }
   const v1::LiveCounts live = GetLive(servers, "29");
-  const core::Date today = core::AmsterdamDate(
-      core::Instant{std::chrono::seconds{live.as_of().seconds()}});
+  const core::Date today =
+      core::AmsterdamDate(core::Instant{std::chrono::seconds{live.as_of().seconds()}});
   const core::RegionFigures expected =
       core::FiguresBuilder(core::ReferenceData::Builtin(), today).Region(29, rows);
   EXPECT_NE(expected.total.TotalInSonar(), 2671);  // the events after the quarter changed it
@@ -267,7 +269,8 @@ TEST(IngestQuery, ClientRefsArePseudonymisedBeforeStorage) {
   testing::TestServerOptions options;
   options.hmac_key = "test-key-0123456789-0123456789-0123456789";
   testing::TestServers servers(db.url(), options);
-  const sim::Population population = ZeelandPopulation(true, kQ3_2022.End() - std::chrono::seconds(1));
+  const sim::Population population =
+      ZeelandPopulation(true, kQ3_2022.End() - std::chrono::seconds(1));
   std::vector<v1::Event> events = ToProto(population.events);
   std::shuffle(events.begin(), events.end(), std::mt19937(5));
   const service::IngestSummary sent = SendConcurrently(servers.address(), events, 2, 300);
@@ -285,9 +288,9 @@ TEST(IngestQuery, ClientRefsArePseudonymisedBeforeStorage) {
   pqxx::connection conn(db.url());
   pqxx::nontransaction tx(conn);
   int checked = 0;
-  const std::string key_id =
-      ingest::Pseudonymizer::FromKey(options.hmac_key)->key_id() + ".";
-  for (const auto& row : tx.exec("SELECT client_ref FROM clients UNION SELECT client_ref FROM events")) {
+  const std::string key_id = ingest::Pseudonymizer::FromKey(options.hmac_key)->key_id() + ".";
+  for (const auto& row :
+       tx.exec("SELECT client_ref FROM clients UNION SELECT client_ref FROM events")) {
     const std::string stored = row[0].as<std::string>();
     EXPECT_EQ(sent_refs.count(stored), 0u);
     EXPECT_EQ(stored.rfind(key_id, 0), 0u) << stored;

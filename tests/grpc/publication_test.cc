@@ -1,10 +1,11 @@
 // Quarterly reports, publications and revisions over real gRPC and PostgreSQL (SPEC §4-5).
+#include "core/publication.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>
 
-#include "core/publication.h"
 #include "service/proto_mapping.h"
 #include "service/sonarctl_ingest.h"
 #include "sim/seed_population.h"
@@ -57,14 +58,16 @@ grpc::Status Publish(testing::TestServers& servers, const std::string& quarter,
 }
 
 std::string ExpectedZeelandText() {
-  std::ifstream in(std::string(SONAR_TEST_DATA_DIR) + "/transparantie-klantprofielen-zeeland-2022-q3.txt");
+  std::ifstream in(std::string(SONAR_TEST_DATA_DIR) +
+                   "/transparantie-klantprofielen-zeeland-2022-q3.txt");
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
 
-core::Event Ev(const std::string& id, const std::string& ref, core::Instant at, core::EventKind kind,
-               const std::string& code = "", core::Registrant r = core::Registrant::kUnspecified) {
+core::Event Ev(const std::string& id, const std::string& ref, core::Instant at,
+               core::EventKind kind, const std::string& code = "",
+               core::Registrant r = core::Registrant::kUnspecified) {
   return {"sonar", id, ref, at, kind, code, r};
 }
 

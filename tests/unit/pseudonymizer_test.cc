@@ -30,7 +30,8 @@ TEST(Pseudonymizer, AnotherKeyGivesAnotherPseudonymAndKeyId) {
   const auto b = Pseudonymizer::FromKey(std::string(kKey) + "2");
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_NE(a->key_id(), b->key_id());
-  EXPECT_NE(a->Apply("PersonReference00001").substr(10), b->Apply("PersonReference00001").substr(10));
+  EXPECT_NE(a->Apply("PersonReference00001").substr(10),
+            b->Apply("PersonReference00001").substr(10));
 }
 
 TEST(Pseudonymizer, KnownAnswer) {
