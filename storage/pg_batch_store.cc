@@ -28,6 +28,12 @@ ORDER BY s, e
 ON CONFLICT (source, event_id) DO NOTHING
 RETURNING source, event_id)sql";
 
+// Change-feed rows are read within seconds of their commit; older ones are deleted now and then
+// (every kPruneEvery-th batch, in its transaction).
+constexpr const char* kPruneChanges = R"sql(
+DELETE FROM count_changes WHERE committed_at < clock_timestamp() - interval '10 minutes')sql";
+constexpr int64_t kPruneEvery = 1024;
+
 constexpr const char* kSelectEvents = R"sql(
 SELECT ev.source, ev.event_id, ev.client_ref,
        (EXTRACT(EPOCH FROM ev.occurred_at) * 1000000)::int8,
@@ -35,7 +41,8 @@ SELECT ev.source, ev.event_id, ev.client_ref,
 FROM events ev JOIN unnest($1::text[], $2::text[]) AS k(s, e)
   ON ev.source = k.s AND ev.event_id = k.e)sql";
 
-// Everything a batch writes besides events, in one statement; counter rows in sorted order.
+// Everything a batch writes besides events, in one statement; counter rows in sorted order. The
+// batch's deltas also go into count_changes, the change feed of the query service's read model.
 // Publishes NOTIFY sonar_counts with the batch's position, which wakes live-count watchers in
 // any process (delivered when the transaction commits, coalesced per transaction).
 constexpr const char* kFinishBatch = R"sql(
@@ -54,6 +61,10 @@ WITH histories AS (
   SELECT m, ce, $7, n FROM unnest($8::text[], $9::int2[], $10::int8[]) AS u(m, ce, n)
   ORDER BY 1, 2
   ON CONFLICT (municipality_code, cell, shard) DO UPDATE SET n = l.n + EXCLUDED.n
+  RETURNING 1
+), changes AS (
+  INSERT INTO count_changes (seq, q_quarters, q_codes, q_cells, q_n, l_codes, l_cells, l_n)
+  VALUES ($11, $3, $4, $5, $6, $8, $9, $10)
   RETURNING 1
 ), rejected AS (
   INSERT INTO rejected_events (batch_seq, item_index, source, event_id, code, reason, payload)
@@ -181,6 +192,7 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
   absl::StatusOr<int64_t> Commit(const ingest::BatchMeta& meta, uint32_t accepted,
                                  uint32_t duplicates, uint32_t rejected) override {
     return Guard([&]() -> absl::StatusOr<int64_t> {
+      if (seq_ % kPruneEvery == 0) tx_.exec0(kPruneChanges);
       tx_.exec_params(kFinishBatch, history_refs_.Literal(), history_blobs_.Literal(),
                       q_quarter_.Literal(), q_code_.Literal(), q_cell_.Literal(), q_n_.Literal(),
                       connection_.Shard(), l_code_.Literal(), l_cell_.Literal(), l_n_.Literal(),

@@ -205,6 +205,20 @@ TEST(PgBatchStore, ConcurrentWritersKeepCountersExact) {
                       "cell, sum(n) s FROM live_counts GROUP BY 1, 2) l USING (municipality_code, "
                       "cell) WHERE coalesce(q.s, 0) <> coalesce(l.s, 0)"),
             "0");
+  // The change feed holds one row per committed batch, and its deltas add up to the counters.
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM count_changes"),
+            db.Scalar("SELECT count(*) FROM ingest_batches"));
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM (SELECT q, m, c, sum(n) s FROM count_changes, "
+                      "unnest(q_quarters, q_codes, q_cells, q_n) AS u(q, m, c, n) GROUP BY 1, 2, "
+                      "3) f FULL JOIN (SELECT quarter q, municipality_code m, cell c, sum(n) s "
+                      "FROM quarter_deltas GROUP BY 1, 2, 3) d USING (q, m, c) "
+                      "WHERE coalesce(f.s, 0) <> coalesce(d.s, 0)"),
+            "0");
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM (SELECT m, c, sum(n) s FROM count_changes, "
+                      "unnest(l_codes, l_cells, l_n) AS u(m, c, n) GROUP BY 1, 2) f FULL JOIN "
+                      "(SELECT municipality_code m, cell c, sum(n) s FROM live_counts GROUP BY 1, "
+                      "2) d USING (m, c) WHERE coalesce(f.s, 0) <> coalesce(d.s, 0)"),
+            "0");
 }
 
 TEST(PgBatchStore, UnreachableDatabaseIsUnavailable) {
