@@ -557,6 +557,7 @@ std::optional<core::CellCounts> LiveNational(const std::string& addr, std::strin
     ctx.set_deadline(std::chrono::system_clock::now() + 30s);
     v1::GetLiveCountsRequest req;
     req.set_region(std::to_string(r.number));
+    req.set_fresh(true);  // every acknowledged batch
     v1::LiveCounts live;
     const grpc::Status s = stub->GetLiveCounts(&ctx, req, &live);
     if (!s.ok()) {

@@ -51,16 +51,37 @@ int RoundedPercent(int64_t numerator, int64_t denominator) {
 }
 
 FiguresBuilder::FiguresBuilder(const ReferenceData& reference, Date on)
-    : reference_(reference), on_(on) {}
+    : reference_(reference), on_(on) {
+  std::map<std::string, Slot, std::less<>> by_successor;
+  for (const RegionInfo& r : reference_.regions()) {
+    RegionFigures figures{r, {}, {}};
+    for (const MunicipalityInfo* m : reference_.MunicipalitiesOf(r.number, on_)) {
+      by_successor.emplace(m->code, Slot{layout_.size(), figures.municipalities.size()});
+      figures.municipalities.push_back({m->code, m->name, {}});
+    }
+    layout_.push_back(std::move(figures));
+  }
+  for (const MunicipalityInfo& m : reference_.municipalities()) {
+    auto it = by_successor.find(reference_.SuccessorOn(m.code, on_));
+    if (it != by_successor.end()) slots_.emplace(m.code, it->second);
+  }
+}
+
+const FiguresBuilder::Slot* FiguresBuilder::Find(const std::string& code) const {
+  auto it = slots_.find(code);
+  return it == slots_.end() ? nullptr : &it->second;
+}
 
 RegionFigures FiguresBuilder::Region(int region, std::span<const CounterRow> rows) const {
-  std::vector<RegionFigures> layout(1);
-  if (const RegionInfo* info = reference_.RegionByNumber(region)) layout[0].region = *info;
-  for (const MunicipalityInfo* m : reference_.MunicipalitiesOf(region, on_)) {
-    layout[0].municipalities.push_back({m->code, m->name, {}});
+  for (size_t r = 0; r < layout_.size(); ++r) {
+    if (layout_[r].region.number != region) continue;
+    std::vector<RegionFigures> one{layout_[r]};
+    Place(one, rows, static_cast<std::ptrdiff_t>(r));
+    return std::move(one[0]);
   }
-  Place(layout, rows);
-  return std::move(layout[0]);
+  RegionFigures unknown;
+  if (const RegionInfo* info = reference_.RegionByNumber(region)) unknown.region = *info;
+  return unknown;
 }
 
 std::vector<RegionFigures> FiguresBuilder::National(std::span<const CounterRow> rows) const {
@@ -70,37 +91,27 @@ std::vector<RegionFigures> FiguresBuilder::National(std::span<const CounterRow> 
 }
 
 std::vector<RegionFigures> FiguresBuilder::AllRegions(std::span<const CounterRow> rows) const {
-  std::vector<RegionFigures> layout;
-  for (const RegionInfo& r : reference_.regions()) {
-    RegionFigures figures{r, {}, {}};
-    for (const MunicipalityInfo* m : reference_.MunicipalitiesOf(r.number, on_)) {
-      figures.municipalities.push_back({m->code, m->name, {}});
-    }
-    layout.push_back(std::move(figures));
-  }
-  Place(layout, rows);
+  std::vector<RegionFigures> layout = layout_;
+  Place(layout, rows, -1);
   return layout;
 }
 
-void FiguresBuilder::Place(std::vector<RegionFigures>& layout,
-                           std::span<const CounterRow> rows) const {
-  std::map<std::string, std::pair<size_t, size_t>, std::less<>> where;  // code -> (region, muni)
-  for (size_t r = 0; r < layout.size(); ++r) {
-    for (size_t m = 0; m < layout[r].municipalities.size(); ++m) {
-      where.emplace(layout[r].municipalities[m].code, std::make_pair(r, m));
-    }
-  }
-  // Rows come per (code, cell): look each raw code's successor up once.
-  std::map<std::string, const std::pair<size_t, size_t>*, std::less<>> placed;
+void FiguresBuilder::Place(std::vector<RegionFigures>& layout, std::span<const CounterRow> rows,
+                           std::ptrdiff_t only) const {
+  // Rows come per (code, cell), usually grouped by code: remember the last lookup.
+  const std::string* last_code = nullptr;
+  const Slot* slot = nullptr;
   for (const CounterRow& row : rows) {
-    auto cached = placed.find(row.municipality_code);
-    if (cached == placed.end()) {
-      auto it = where.find(reference_.SuccessorOn(row.municipality_code, on_));
-      cached =
-          placed.emplace(row.municipality_code, it == where.end() ? nullptr : &it->second).first;
+    if (last_code == nullptr || *last_code != row.municipality_code) {
+      last_code = &row.municipality_code;
+      slot = Find(row.municipality_code);
     }
-    if (cached->second == nullptr) continue;
-    layout[cached->second->first].municipalities[cached->second->second].cells.Add(row.cell, row.n);
+    if (slot == nullptr) continue;
+    if (only < 0) {
+      layout[slot->region].municipalities[slot->municipality].cells.Add(row.cell, row.n);
+    } else if (slot->region == static_cast<size_t>(only)) {
+      layout[0].municipalities[slot->municipality].cells.Add(row.cell, row.n);
+    }
   }
   for (RegionFigures& r : layout) {
     for (const MunicipalityFigures& m : r.municipalities) r.total.Add(m.cells);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -60,6 +61,9 @@ struct RegionFigures {
 // Places counter rows on the municipality layout of `on`: every raw code is mapped to the
 // successor it had merged into by then, and that municipality to its region then. Rows whose
 // municipality is not in a region are left out.
+// Maps raw counter rows onto the municipality layout of one date. Construction computes the
+// layout (every region with its municipalities, and where each raw code counts), so one builder
+// serves many requests; immutable and thread-safe once built.
 class FiguresBuilder final {
  public:
   FiguresBuilder(const ReferenceData& reference, Date on);
@@ -70,12 +74,23 @@ class FiguresBuilder final {
   // One entry per region, by number, each with its municipalities (what a publication freezes).
   [[nodiscard]] std::vector<RegionFigures> AllRegions(std::span<const CounterRow> rows) const;
 
+  [[nodiscard]] Date on() const { return on_; }
+
  private:
-  // Adds `rows` into the municipalities of `layout` (by successor code) and sums the totals.
-  void Place(std::vector<RegionFigures>& layout, std::span<const CounterRow> rows) const;
+  struct Slot {
+    size_t region = 0;        // index into layout_
+    size_t municipality = 0;  // index into layout_[region].municipalities
+  };
+  // Where a raw code counts on `on_` (its successor's slot), or nullptr.
+  [[nodiscard]] const Slot* Find(const std::string& code) const;
+  // Adds the rows that count in `layout` (all regions, or only layout_[only] when only >= 0).
+  void Place(std::vector<RegionFigures>& layout, std::span<const CounterRow> rows,
+             std::ptrdiff_t only) const;
 
   const ReferenceData& reference_;
   Date on_;
+  std::vector<RegionFigures> layout_;  // every region, with its municipalities, zero cells
+  std::map<std::string, Slot, std::less<>> slots_;  // raw code -> slot, for every known code
 };
 
 // The municipality layout a quarter's figures use: the one on its last day (the cut-off is the

@@ -6,8 +6,8 @@
 #include "service/json_log.h"
 #include "service/query_service.h"
 #include "service/server_runner.h"
-#include "storage/pg_change_listener.h"
 #include "storage/pg_connection.h"
+#include "storage/pg_counts_feed.h"
 
 int main(int argc, char** argv) {
   using namespace sonar;
@@ -43,39 +43,46 @@ int main(int argc, char** argv) {
   service::WorkerPool<service::QueryBackend> backends(
       workers, [&](int) { return std::make_unique<service::QueryBackend>(database_url, read_url); },
       1024);
+  // The read model follows the primary (NOTIFY is not replicated); it wakes the watchers after
+  // every applied change.
+  storage::PgCountsFeed feed(database_url);
   service::QueryServiceImpl query_service(
       backends, reference,
       [] {
         return std::chrono::time_point_cast<std::chrono::microseconds>(
             std::chrono::system_clock::now());
       },
-      security->authorizer);
-  // NOTIFY is not replicated: listen on the primary; with a replica, look again a little later
-  // so a watcher does not miss a change the replica had not replayed yet.
-  std::vector<std::chrono::milliseconds> echoes;
-  if (read_url != database_url) {
-    echoes = {std::chrono::milliseconds(200), std::chrono::milliseconds(1000),
-              std::chrono::milliseconds(3000)};
-  }
-  storage::PgChangeListener listener(
-      database_url, [&] { query_service.NotifyChanged(); }, echoes);
+      security->authorizer, &feed);
+  feed.Start([&] { query_service.NotifyChanged(); });
   storage::PgConnection probe(read_url);
 
   service::ServerHooks hooks;
   hooks.services = {&query_service};
   bool listening = false;
+  storage::PgCountsFeed::Stats reported;
   hooks.tick = [&] {
-    // Watchers depend on the change listener; say when it connects or loses its connection.
-    if (listener.connected() != listening) {
+    // Reads depend on the feed; say when it connects or loses its connection, and when it
+    // (re)loads its snapshot.
+    if (feed.connected() != listening) {
       listening = !listening;
       service::LogLine(listening ? "change_listener_connected" : "change_listener_disconnected")
           .Add("connected", listening)
           .Info();
     }
+    const storage::PgCountsFeed::Stats now = feed.stats();
+    if (now.reloads != reported.reloads) {
+      service::LogLine("read_model_loaded")
+          .Add("reloads", now.reloads)
+          .Add("forced_reloads", now.forced_reloads)
+          .Add("load_ms", now.last_reload_ms)
+          .Add("batches_applied", now.batches_applied)
+          .Info();
+    }
+    reported = now;
   };
   hooks.healthy = [&] { return probe.Ping(); };
   hooks.drain = [&](std::chrono::milliseconds) {
-    listener.Stop();
+    feed.Stop();
     query_service.StopWatches();
     backends.Shutdown();
   };

@@ -8,7 +8,6 @@
 #include "service/proto_mapping.h"
 
 namespace sonar::service {
-namespace {
 
 // A quarter's figures as one RPC answers them, before mapping to proto or rendering.
 struct Report {
@@ -17,6 +16,14 @@ struct Report {
   std::optional<int> region;                            // nullopt = national
   std::vector<core::RegionFigures> regions;             // one entry, or all regions
 };
+
+namespace {
+
+// Bounds of the in-memory caches; when full they are emptied (they refill from the database).
+constexpr size_t kMaxPublishedReports = 2048;
+constexpr size_t kMaxBuilders = 64;
+// How long a `fresh` request waits for the read model before reading the database.
+constexpr std::chrono::milliseconds kSyncTimeout{2000};
 
 grpc::Status Invalid(const std::string& message) {
   return {grpc::StatusCode::INVALID_ARGUMENT, message};
@@ -181,11 +188,30 @@ class LiveWatchReactor final : public grpc::ServerWriteReactor<v1::LiveCounts> {
 
 QueryServiceImpl::QueryServiceImpl(WorkerPool<QueryBackend>& backends,
                                    const core::ReferenceData& reference, Clock clock,
-                                   std::shared_ptr<const Authorizer> authorizer)
+                                   std::shared_ptr<const Authorizer> authorizer,
+                                   storage::PgCountsFeed* feed)
     : backends_(backends),
       reference_(reference),
       clock_(std::move(clock)),
-      authorizer_(authorizer ? std::move(authorizer) : std::make_shared<const Authorizer>()) {}
+      authorizer_(authorizer ? std::move(authorizer) : std::make_shared<const Authorizer>()),
+      feed_(feed) {}
+
+QueryServiceImpl::~QueryServiceImpl() = default;
+
+std::shared_ptr<const core::FiguresBuilder> QueryServiceImpl::Builder(core::Date on) {
+  std::lock_guard lock(cache_mu_);
+  auto it = builders_.find(on);
+  if (it != builders_.end()) return it->second;
+  if (builders_.size() >= kMaxBuilders) builders_.clear();
+  auto builder = std::make_shared<const core::FiguresBuilder>(reference_, on);
+  builders_.emplace(on, builder);
+  return builder;
+}
+
+bool QueryServiceImpl::SyncFeed(QueryBackend& backend) {
+  if (feed_ == nullptr) return false;
+  return feed_->Sync(backend.primary, kSyncTimeout).ok();
+}
 
 bool QueryServiceImpl::Allowed(grpc::CallbackServerContext* context,
                                grpc::ServerUnaryReactor* reactor, Role role,
@@ -209,14 +235,32 @@ void QueryServiceImpl::Run(grpc::ServerUnaryReactor* reactor,
   }
 }
 
-absl::StatusOr<v1::LiveCounts> QueryServiceImpl::ReadLive(QueryBackend& backend, int region) {
+std::optional<v1::LiveCounts> QueryServiceImpl::LiveFromMemory(int region) {
+  if (feed_ == nullptr) return std::nullopt;
+  std::vector<core::CounterRow> rows;
+  if (!feed_->Read([&](const core::CountsModel& model) { rows = model.LiveRows(); })) {
+    return std::nullopt;
+  }
+  const core::Instant now = clock_();
+  v1::LiveCounts out;
+  service::ToProto(Builder(core::AmsterdamDate(now))->Region(region, rows), true,
+                   out.mutable_region());
+  *out.mutable_as_of() = service::ToProto(now);
+  return out;
+}
+
+absl::StatusOr<v1::LiveCounts> QueryServiceImpl::ReadLive(QueryBackend& backend, int region,
+                                                          bool memory_ok) {
+  if (memory_ok) {
+    if (auto live = LiveFromMemory(region)) return *std::move(live);
+  }
   const std::vector<std::string> codes =
       CodesCountingIn(reference_, region, core::AmsterdamDate(clock_()));
   auto snapshot = backend.counts.LiveCounts(codes);
   if (!snapshot.ok()) return snapshot.status();
   v1::LiveCounts out;
-  const core::FiguresBuilder builder(reference_, core::AmsterdamDate(snapshot->as_of));
-  service::ToProto(builder.Region(region, snapshot->rows), true, out.mutable_region());
+  service::ToProto(Builder(core::AmsterdamDate(snapshot->as_of))->Region(region, snapshot->rows),
+                   true, out.mutable_region());
   *out.mutable_as_of() = service::ToProto(snapshot->as_of);
   return out;
 }
@@ -231,52 +275,117 @@ grpc::ServerUnaryReactor* QueryServiceImpl::GetLiveCounts(grpc::CallbackServerCo
     reactor->Finish({grpc::StatusCode::NOT_FOUND, kBadRegion});
     return reactor;
   }
-  Run(reactor, [this, response, number = region->number](QueryBackend& backend) {
-    auto live = ReadLive(backend, number);
-    if (!live.ok()) {
-      LogFailure("GetLiveCounts", live.status());
-      return ToGrpcStatus(live.status());
+  if (!request->fresh()) {
+    if (auto live = LiveFromMemory(region->number)) {
+      *response = *std::move(live);
+      reactor->Finish(grpc::Status::OK);
+      return reactor;
     }
-    *response = *std::move(live);
-    return grpc::Status::OK;
-  });
+  }
+  Run(reactor,
+      [this, response, number = region->number, fresh = request->fresh()](QueryBackend& backend) {
+        // A fresh request whose read model cannot catch up reads the database.
+        auto live = ReadLive(backend, number, !fresh || SyncFeed(backend));
+        if (!live.ok()) {
+          LogFailure("GetLiveCounts", live.status());
+          return ToGrpcStatus(live.status());
+        }
+        *response = *std::move(live);
+        return grpc::Status::OK;
+      });
   return reactor;
 }
 
-namespace {
+namespace {}  // namespace
 
-// Reads the report `request` asks for: a published revision, or provisional figures.
-absl::StatusOr<Report> ReadReport(QueryBackend& backend, const core::ReferenceData& reference,
-                                  core::Quarter quarter, std::optional<int> region,
-                                  bool provisional, int revision) {
-  Report report{quarter, std::nullopt, region, {}};
+std::optional<absl::StatusOr<std::shared_ptr<const Report>>> QueryServiceImpl::ReportFromMemory(
+    core::Quarter quarter, std::optional<int> region, bool provisional, int revision) {
+  if (feed_ == nullptr) return std::nullopt;
   if (!provisional) {
+    std::lock_guard lock(cache_mu_);
+    if (revision == 0) {
+      auto latest = latest_revision_.find(quarter.Index());
+      if (latest == latest_revision_.end() || !feed_->ready() ||
+          latest->second.second != feed_->publication_epoch()) {
+        return std::nullopt;
+      }
+      revision = latest->second.first;  // 0: never published, provisional figures below
+    }
+    if (revision > 0) {
+      auto it = published_.find({quarter.Index(), revision, region.value_or(-1)});
+      if (it == published_.end()) return std::nullopt;
+      return it->second;
+    }
+  }
+  std::vector<core::CounterRow> rows;
+  if (!feed_->Read(
+          [&](const core::CountsModel& model) { rows = model.QuarterRows(quarter.Index()); })) {
+    return std::nullopt;
+  }
+  auto report = std::make_shared<Report>(Report{quarter, std::nullopt, region, {}});
+  const auto builder = Builder(core::LayoutDate(quarter));
+  if (region) {
+    report->regions.push_back(builder->Region(*region, rows));
+  } else {
+    report->regions = builder->AllRegions(rows);
+  }
+  return std::shared_ptr<const Report>(std::move(report));
+}
+
+absl::StatusOr<std::shared_ptr<const Report>> QueryServiceImpl::ReadReport(
+    QueryBackend& backend, core::Quarter quarter, std::optional<int> region, bool provisional,
+    int revision, bool memory_ok) {
+  if (memory_ok) {
+    if (auto from_memory = ReportFromMemory(quarter, region, provisional, revision)) {
+      return *std::move(from_memory);
+    }
+  }
+  auto report = std::make_shared<Report>(Report{quarter, std::nullopt, region, {}});
+  if (!provisional) {
+    // Taken before the read: a publication notified meanwhile makes the cached answer stale.
+    const bool cacheable = feed_ != nullptr && feed_->ready();
+    const uint64_t epoch = cacheable ? feed_->publication_epoch() : 0;
     auto publication = backend.publications.Find(quarter, revision);
     if (!publication.ok()) return publication.status();
     if (revision > 0 && !*publication) {
       return absl::NotFoundError("the quarter has no such published revision");
     }
-    report.publication = *publication;
+    report->publication = *publication;
+    if (revision == 0 && cacheable) {
+      std::lock_guard lock(cache_mu_);
+      latest_revision_[quarter.Index()] = {*publication ? (*publication)->revision : 0, epoch};
+    }
   }
-  if (report.publication) {
-    auto figures = backend.publications.Figures(quarter, report.publication->revision, region);
+  if (report->publication) {
+    auto figures = backend.publications.Figures(quarter, report->publication->revision, region);
     if (!figures.ok()) return figures.status();
-    report.regions = *std::move(figures);
-    return report;
+    report->regions = *std::move(figures);
+    std::shared_ptr<const Report> frozen = std::move(report);
+    std::lock_guard lock(cache_mu_);
+    if (published_.size() >= kMaxPublishedReports) published_.clear();
+    published_[{quarter.Index(), frozen->publication->revision, region.value_or(-1)}] = frozen;
+    return frozen;
+  }
+  if (memory_ok) {
+    if (auto from_memory = ReportFromMemory(quarter, region, true, 0)) {
+      return *std::move(from_memory);
+    }
   }
   const core::Date layout = core::LayoutDate(quarter);
   const std::vector<std::string> codes =
-      region ? CodesCountingIn(reference, *region, layout) : std::vector<std::string>{};
+      region ? CodesCountingIn(reference_, *region, layout) : std::vector<std::string>{};
   auto snapshot = backend.counts.QuarterCounts(quarter.Index(), codes);
   if (!snapshot.ok()) return snapshot.status();
-  const core::FiguresBuilder builder(reference, layout);
+  const auto builder = Builder(layout);
   if (region) {
-    report.regions.push_back(builder.Region(*region, snapshot->rows));
+    report->regions.push_back(builder->Region(*region, snapshot->rows));
   } else {
-    report.regions = builder.AllRegions(snapshot->rows);
+    report->regions = builder->AllRegions(snapshot->rows);
   }
-  return report;
+  return std::shared_ptr<const Report>(std::move(report));
 }
+
+namespace {
 
 // Validates quarter and region of a report request; fills `quarter` and `region`.
 grpc::Status ParseReportRequest(const core::ReferenceData& reference,
@@ -309,14 +418,24 @@ grpc::ServerUnaryReactor* QueryServiceImpl::GetQuarterReport(
     reactor->Finish(s);
     return reactor;
   }
-  Run(reactor, [=, this](QueryBackend& backend) {
-    auto report = ReadReport(backend, reference_, quarter, region, request->provisional(),
-                             static_cast<int>(request->revision()));
+  const bool provisional = request->provisional();
+  const int revision = static_cast<int>(request->revision());
+  if (!request->fresh()) {
+    if (auto report = ReportFromMemory(quarter, region, provisional, revision)) {
+      if (report->ok()) ToProto(***report, response);
+      reactor->Finish(report->ok() ? grpc::Status::OK : ToGrpcStatus(report->status()));
+      return reactor;
+    }
+  }
+  Run(reactor, [=, this, fresh = request->fresh()](QueryBackend& backend) {
+    // A fresh request whose read model cannot catch up reads the database.
+    const bool memory_ok = !fresh || SyncFeed(backend);
+    auto report = ReadReport(backend, quarter, region, provisional, revision, memory_ok);
     if (!report.ok()) {
       if (!absl::IsNotFound(report.status())) LogFailure("GetQuarterReport", report.status());
       return ToGrpcStatus(report.status());
     }
-    ToProto(*report, response);
+    ToProto(**report, response);
     return grpc::Status::OK;
   });
   return reactor;
@@ -337,17 +456,29 @@ grpc::ServerUnaryReactor* QueryServiceImpl::RenderQuarterReport(
     reactor->Finish(s);
     return reactor;
   }
-  Run(reactor, [=, this](QueryBackend& backend) {
-    const auto& r = request->report();
-    auto report = ReadReport(backend, reference_, quarter, region, r.provisional(),
-                             static_cast<int>(r.revision()));
+  const auto& r = request->report();
+  const bool provisional = r.provisional();
+  const int revision = static_cast<int>(r.revision());
+  auto render = [=](const Report& report) {
+    ToProto(report, response->mutable_report());
+    response->set_content(region ? core::RenderRegion(report.regions.front(), quarter, *format)
+                                 : core::RenderNational(report.regions, quarter, *format));
+  };
+  if (!r.fresh()) {
+    if (auto report = ReportFromMemory(quarter, region, provisional, revision)) {
+      if (report->ok()) render(***report);
+      reactor->Finish(report->ok() ? grpc::Status::OK : ToGrpcStatus(report->status()));
+      return reactor;
+    }
+  }
+  Run(reactor, [=, this, fresh = r.fresh()](QueryBackend& backend) {
+    const bool memory_ok = !fresh || SyncFeed(backend);
+    auto report = ReadReport(backend, quarter, region, provisional, revision, memory_ok);
     if (!report.ok()) {
       if (!absl::IsNotFound(report.status())) LogFailure("RenderQuarterReport", report.status());
       return ToGrpcStatus(report.status());
     }
-    ToProto(*report, response->mutable_report());
-    response->set_content(region ? core::RenderRegion(report->regions.front(), quarter, *format)
-                                 : core::RenderNational(report->regions, quarter, *format));
+    render(**report);
     return grpc::Status::OK;
   });
   return reactor;
@@ -369,9 +500,16 @@ grpc::ServerUnaryReactor* QueryServiceImpl::PublishQuarter(grpc::CallbackServerC
     return reactor;
   }
   Run(reactor, [this, q = *quarter, response](QueryBackend& backend) {
-    const core::FiguresBuilder builder(reference_, core::LayoutDate(q));
-    auto info = backend.publications.Publish(
-        q, [&builder](std::span<const core::CounterRow> rows) { return builder.AllRegions(rows); });
+    const auto builder = Builder(core::LayoutDate(q));
+    auto info = backend.publications.Publish(q, [&builder](std::span<const core::CounterRow> rows) {
+      return builder->AllRegions(rows);
+    });
+    {
+      // Whatever happened, this process's idea of the latest revision may be out of date; the
+      // feed's notification tells every other process.
+      std::lock_guard lock(cache_mu_);
+      latest_revision_.erase(q.Index());
+    }
     if (!info.ok()) {
       LogFailure("PublishQuarter", info.status());
       return ToGrpcStatus(info.status());
@@ -411,17 +549,20 @@ grpc::ServerUnaryReactor* QueryServiceImpl::GetRevisionDiff(
     return reactor;
   }
   Run(reactor, [=, this](QueryBackend& backend) {
-    auto published = ReadReport(backend, reference_, *quarter, region, false, 0);
+    // A diff compares with the database's current state: it serves reviews, not dashboards.
+    const bool memory_ok = SyncFeed(backend);
+    auto published = ReadReport(backend, *quarter, region, false, 0, memory_ok);
     if (!published.ok()) return ToGrpcStatus(published.status());
-    if (!published->publication) {
+    if (!(*published)->publication) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                           "the quarter was never published; publish it first");
     }
-    auto provisional = ReadReport(backend, reference_, *quarter, region, true, 0);
+    auto provisional = ReadReport(backend, *quarter, region, true, 0, memory_ok);
     if (!provisional.ok()) return ToGrpcStatus(provisional.status());
     response->set_quarter(quarter->ToString());
-    response->set_revision(static_cast<uint32_t>(published->publication->revision));
-    for (const core::CellChange& c : core::DiffFigures(published->regions, provisional->regions)) {
+    response->set_revision(static_cast<uint32_t>((*published)->publication->revision));
+    for (const core::CellChange& c :
+         core::DiffFigures((*published)->regions, (*provisional)->regions)) {
       v1::CellChange* out = response->add_changes();
       out->set_region_number(std::to_string(c.region.number));
       out->set_region_name(c.region.name);

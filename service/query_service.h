@@ -1,19 +1,25 @@
-// gRPC adapter of the read path: QueryService on the callback API. Database work runs on a
-// WorkerPool of QueryBackends (one connection each), never on gRPC's callback threads.
-// Live-count watchers are woken by NOTIFYs of committed batches from any ingest process
-// (storage::PgChangeListener) and coalesce: at most one read and one pending message per watcher.
-// Thread-safe.
+// gRPC adapter of the read path: QueryService on the callback API.
+// Live counts and provisional reports come from the in-memory read model (storage::PgCountsFeed)
+// when it is ready, on gRPC's callback thread; published revisions from an in-memory cache of
+// frozen figures. Everything else (a cache miss, `fresh` requests, publishing, a feed without
+// connection) runs on a WorkerPool of QueryBackends (one connection each), never on gRPC's
+// callback threads. Live-count watchers are woken by the feed after every applied change and
+// coalesce: at most one read and one pending message per watcher. Thread-safe.
 #pragma once
 
 #include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <tuple>
 
 #include "core/reference_data.h"
 #include "service/security.h"
 #include "service/worker_pool.h"
 #include "sonar/v1/query.grpc.pb.h"
+#include "storage/pg_counts_feed.h"
 #include "storage/pg_counts_reader.h"
 #include "storage/pg_publication_store.h"
 
@@ -36,14 +42,18 @@ struct QueryBackend {
 };
 
 class LiveWatchReactor;
+struct Report;
 
 class QueryServiceImpl final : public v1::QueryService::CallbackService {
  public:
   using Clock = std::function<core::Instant()>;
 
   // `authorizer` (default: everyone allowed): reads need the query role, publishing admin.
+  // `feed` (may be null: every read goes to the database) must outlive the service.
   QueryServiceImpl(WorkerPool<QueryBackend>& backends, const core::ReferenceData& reference,
-                   Clock clock, std::shared_ptr<const Authorizer> authorizer = nullptr);
+                   Clock clock, std::shared_ptr<const Authorizer> authorizer = nullptr,
+                   storage::PgCountsFeed* feed = nullptr);
+  ~QueryServiceImpl() override;
 
   grpc::ServerUnaryReactor* GetLiveCounts(grpc::CallbackServerContext* context,
                                           const v1::GetLiveCountsRequest* request,
@@ -72,10 +82,25 @@ class QueryServiceImpl final : public v1::QueryService::CallbackService {
   friend class LiveWatchReactor;
   // Runs `work` on a backend; finishes the RPC with RESOURCE_EXHAUSTED if the queue is full.
   void Run(grpc::ServerUnaryReactor* reactor, std::function<grpc::Status(QueryBackend&)> work);
-  [[nodiscard]] absl::StatusOr<v1::LiveCounts> ReadLive(QueryBackend& backend, int region);
-  [[nodiscard]] grpc::Status BuildReport(QueryBackend& backend,
-                                         const v1::GetQuarterReportRequest& request,
-                                         v1::QuarterReport* report);
+
+  // The live counts from the read model; nullopt when it is not ready.
+  [[nodiscard]] std::optional<v1::LiveCounts> LiveFromMemory(int region);
+  // From the read model if ready (and `memory_ok`), else from the database.
+  [[nodiscard]] absl::StatusOr<v1::LiveCounts> ReadLive(QueryBackend& backend, int region,
+                                                        bool memory_ok = true);
+  // A report from memory (read model, caches); nullopt when the database is needed.
+  [[nodiscard]] std::optional<absl::StatusOr<std::shared_ptr<const Report>>> ReportFromMemory(
+      core::Quarter quarter, std::optional<int> region, bool provisional, int revision);
+  // A report from memory if possible (and `memory_ok`), else from the database (filling the
+  // caches).
+  [[nodiscard]] absl::StatusOr<std::shared_ptr<const Report>> ReadReport(
+      QueryBackend& backend, core::Quarter quarter, std::optional<int> region, bool provisional,
+      int revision, bool memory_ok = true);
+  // Waits for the read model to include every commit made before now (`fresh` requests); false
+  // when it could not (then read the database).
+  [[nodiscard]] bool SyncFeed(QueryBackend& backend);
+  // The figures builder (municipality layout) of a date, built once.
+  [[nodiscard]] std::shared_ptr<const core::FiguresBuilder> Builder(core::Date on);
 
   WorkerPool<QueryBackend>& backends_;
   // Finishes the RPC and returns false when the caller lacks `role`.
@@ -85,6 +110,15 @@ class QueryServiceImpl final : public v1::QueryService::CallbackService {
   const core::ReferenceData& reference_;
   Clock clock_;
   std::shared_ptr<const Authorizer> authorizer_;
+  storage::PgCountsFeed* feed_;
+
+  // Caches. Published revisions never change: (quarter, revision, region or -1) -> report.
+  // The latest revision of a quarter (0: never published) is valid while the feed is ready and
+  // its publication epoch is the one recorded.
+  std::mutex cache_mu_;
+  std::map<std::tuple<int, int, int>, std::shared_ptr<const Report>> published_;
+  std::map<int, std::pair<int, uint64_t>> latest_revision_;  // quarter -> (revision, epoch)
+  std::map<core::Date, std::shared_ptr<const core::FiguresBuilder>> builders_;
   std::mutex watchers_mu_;
   std::set<LiveWatchReactor*> watchers_;
   bool watches_stopped_ = false;

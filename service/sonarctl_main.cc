@@ -54,6 +54,7 @@ int Live(const std::string& addr, const std::string& region) {
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   sonar::v1::GetLiveCountsRequest req;
   req.set_region(region);
+  req.set_fresh(true);  // an operator wants every acknowledged batch counted
   sonar::v1::LiveCounts resp;
   grpc::Status status = stub->GetLiveCounts(&ctx, req, &resp);
   if (!status.ok()) {

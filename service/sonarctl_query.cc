@@ -36,6 +36,7 @@ int RunReport(const ReportCommand& c) {
   req.mutable_report()->set_quarter(c.quarter);
   req.mutable_report()->set_provisional(c.provisional);
   req.mutable_report()->set_revision(c.revision);
+  req.mutable_report()->set_fresh(true);  // every acknowledged batch and publication counted
   req.set_format(c.format);
   v1::RenderedReport resp;
   const grpc::Status status = Stub(c.addr)->RenderQuarterReport(&ctx, req, &resp);

@@ -102,6 +102,8 @@ absl::StatusOr<PublicationInfo> PgPublicationStore::Publish(core::Quarter quarte
       tx.exec_params(kInsertFigures, quarter.Index(), info.revision, r.Literal(), rn.Literal(),
                      rc.Literal(), mc.Literal(), mn.Literal(), pos.Literal(), gwp.Literal(),
                      gwop.Literal(), uwp.Literal(), uwop.Literal(), ro.Literal(), so.Literal());
+      // Query services cache the latest revision per quarter; this tells them it changed.
+      tx.exec_params("SELECT pg_notify('sonar_publications', $1::text)", quarter.Index());
       tx.commit();
     }
     pqxx::nontransaction(conn).exec(kUnlock);

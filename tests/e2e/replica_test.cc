@@ -82,6 +82,7 @@ TEST(Replica, QueryServiceOnAStreamingReplicaFollowsThePrimary) {
   v1::GetQuarterReportRequest report_req;
   report_req.set_region("29");
   report_req.set_quarter("2022-Q3");
+  report_req.set_fresh(true);
   v1::QuarterReport report;
   ASSERT_TRUE(stub->GetQuarterReport(&report_ctx, report_req, &report).ok());
   EXPECT_EQ(report.region().register_total(), 4125);

@@ -70,6 +70,7 @@ v1::LiveCounts GetLive(testing::TestServers& servers, const std::string& region)
   grpc::ClientContext ctx;
   v1::GetLiveCountsRequest req;
   req.set_region(region);
+  req.set_fresh(true);  // read-your-writes: the events were just acknowledged
   v1::LiveCounts resp;
   grpc::Status status = stub->GetLiveCounts(&ctx, req, &resp);
   EXPECT_TRUE(status.ok()) << status.error_message();

@@ -41,6 +41,7 @@ v1::RenderedReport Render(testing::TestServers& servers, const std::string& regi
   req.mutable_report()->set_quarter(quarter);
   req.mutable_report()->set_provisional(provisional);
   req.mutable_report()->set_revision(revision);
+  req.mutable_report()->set_fresh(true);  // read-your-writes: events and publications just made
   req.set_format(format);
   v1::RenderedReport resp;
   const grpc::Status s = stub->RenderQuarterReport(&ctx, req, &resp);

@@ -26,9 +26,11 @@ TestServers::TestServers(const std::string& url, TestServerOptions options) {
                                     .max_streams = options.max_streams});
   backends_ = std::make_unique<service::WorkerPool<service::QueryBackend>>(
       2, [url](int) { return std::make_unique<service::QueryBackend>(url); }, 256);
+  feed_ = std::make_unique<storage::PgCountsFeed>(url);
   query_ = std::make_unique<service::QueryServiceImpl>(
-      *backends_, reference, options.query_clock ? options.query_clock : Now);
-  listener_ = std::make_unique<storage::PgChangeListener>(url, [this] { query_->NotifyChanged(); });
+      *backends_, reference, options.query_clock ? options.query_clock : Now, nullptr,
+      options.read_model ? feed_.get() : nullptr);
+  feed_->Start([this] { query_->NotifyChanged(); });
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(ingest_.get());
@@ -38,7 +40,7 @@ TestServers::TestServers(const std::string& url, TestServerOptions options) {
 
 TestServers::~TestServers() {
   ingest_->Drain(std::chrono::seconds(10));
-  listener_->Stop();
+  feed_->Stop();
   query_->StopWatches();
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   pipeline_->Shutdown();

@@ -15,7 +15,7 @@
 #include "service/worker_pool.h"
 #include "sonar/v1/ingest.grpc.pb.h"
 #include "sonar/v1/query.grpc.pb.h"
-#include "storage/pg_change_listener.h"
+#include "storage/pg_counts_feed.h"
 
 namespace sonar::testing {
 
@@ -27,6 +27,8 @@ struct TestServerOptions {
   std::function<core::Instant()> query_clock;
   // Pseudonymise client refs with this key (empty: store them as sent).
   std::string hmac_key;
+  // Serve reads from the in-memory read model (false: every read from the database).
+  bool read_model = true;
 };
 
 class TestServers final {
@@ -40,6 +42,7 @@ class TestServers final {
   [[nodiscard]] service::IngestServiceImpl& ingest_service() { return *ingest_; }
   [[nodiscard]] ingest::IngestPipeline& pipeline() { return *pipeline_; }
   [[nodiscard]] service::QueryServiceImpl& query_service() { return *query_; }
+  [[nodiscard]] storage::PgCountsFeed& feed() { return *feed_; }
 
  private:
   std::optional<ingest::Pseudonymizer> pseudonymizer_;
@@ -47,7 +50,7 @@ class TestServers final {
   std::unique_ptr<service::IngestServiceImpl> ingest_;
   std::unique_ptr<service::WorkerPool<service::QueryBackend>> backends_;
   std::unique_ptr<service::QueryServiceImpl> query_;
-  std::unique_ptr<storage::PgChangeListener> listener_;
+  std::unique_ptr<storage::PgCountsFeed> feed_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

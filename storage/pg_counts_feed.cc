@@ -1,0 +1,323 @@
+#include "storage/pg_counts_feed.h"
+
+#include <charconv>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <random>
+
+#include "storage/pg_status.h"
+#include "storage/sql_array.h"
+
+namespace sonar::storage {
+
+// Forwards one channel's notifications to the feed (on the feed's thread).
+class FeedReceiver final : public pqxx::notification_receiver {
+ public:
+  FeedReceiver(pqxx::connection_base& conn, const std::string& channel, PgCountsFeed& feed)
+      : pqxx::notification_receiver(conn, channel), feed_(feed) {}
+  void operator()(const std::string& payload, int /*backend_pid*/) override {
+    feed_.OnNotification(channel(), payload);
+  }
+
+ private:
+  PgCountsFeed& feed_;
+};
+
+namespace {
+
+constexpr const char* kCountsChannel = "sonar_counts";
+constexpr const char* kPublicationsChannel = "sonar_publications";
+
+constexpr const char* kSnapshotQuarters = R"sql(
+SELECT quarter, municipality_code, cell, sum(n)::int8 FROM quarter_deltas GROUP BY 1, 2, 3)sql";
+constexpr const char* kSnapshotLive = R"sql(
+SELECT municipality_code, cell, sum(n)::int8 FROM live_counts GROUP BY 1, 2)sql";
+constexpr const char* kSnapshotSeqs = "SELECT seq FROM count_changes";
+
+// Per wanted seq: a presence row (kind 0), then its quarter (1) and live (2) deltas.
+constexpr const char* kFetchChanges = R"sql(
+WITH c AS (SELECT * FROM count_changes WHERE seq = ANY($1::int8[]))
+SELECT seq, 0, 0, '', 0::int2, 0::int8 FROM c
+UNION ALL
+SELECT seq, 1, u.q, u.m, u.ce, u.n FROM c, unnest(q_quarters, q_codes, q_cells, q_n) AS u(q, m, ce, n)
+UNION ALL
+SELECT seq, 2, 0, u.m, u.ce, u.n FROM c, unnest(l_codes, l_cells, l_n) AS u(m, ce, n))sql";
+
+std::string NewFeedId() {
+  std::random_device rd;
+  return std::to_string((static_cast<uint64_t>(rd()) << 32) ^ rd());
+}
+
+std::optional<int64_t> ParseInt(std::string_view s) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+PgCountsFeed::PgCountsFeed(std::string database_url)
+    : url_(std::move(database_url)), feed_id_(NewFeedId()) {}
+
+void PgCountsFeed::Start(std::function<void()> on_change) {
+  if (thread_.joinable()) return;
+  on_change_ = on_change ? std::move(on_change) : [] {};
+  thread_ = std::thread([this] { Run(); });
+}
+
+PgCountsFeed::~PgCountsFeed() { Stop(); }
+
+void PgCountsFeed::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+bool PgCountsFeed::Read(const std::function<void(const core::CountsModel&)>& read) const {
+  std::shared_lock lock(mu_);
+  if (!ready_) return false;
+  read(model_);
+  return true;
+}
+
+bool PgCountsFeed::ready() const {
+  std::shared_lock lock(mu_);
+  return ready_;
+}
+
+uint64_t PgCountsFeed::publication_epoch() const {
+  std::shared_lock lock(mu_);
+  return epoch_;
+}
+
+PgCountsFeed::Stats PgCountsFeed::stats() const {
+  std::shared_lock lock(mu_);
+  return stats_;
+}
+
+void PgCountsFeed::OnNotification(const std::string& channel, const std::string& payload) {
+  if (channel == kPublicationsChannel) {
+    pending_.push_back({Pending::Kind::kPublication, 0});
+    return;
+  }
+  if (auto seq = ParseInt(payload)) {
+    pending_.push_back({Pending::Kind::kBatch, *seq});
+    return;
+  }
+  // "sync:<feed id>:<token>"; other processes' markers are ignored.
+  const std::string prefix = "sync:" + feed_id_ + ":";
+  if (payload.rfind("sync:", 0) == 0) {
+    if (payload.rfind(prefix, 0) == 0) {
+      if (auto token = ParseInt(std::string_view(payload).substr(prefix.size()))) {
+        pending_.push_back({Pending::Kind::kSync, *token});
+      }
+    }
+    return;
+  }
+  std::unique_lock lock(mu_);
+  ++stats_.ignored;
+}
+
+void PgCountsFeed::MarkSyncsDone(const std::vector<int64_t>& tokens) {
+  if (tokens.empty()) return;
+  {
+    std::unique_lock lock(mu_);
+    for (int64_t t : tokens) {
+      if (waiting_.count(t) != 0) done_.insert(t);
+    }
+  }
+  synced_.notify_all();
+}
+
+void PgCountsFeed::Reload(pqxx::connection& conn, bool forced) {
+  // Everything notified so far committed before the snapshot below, which therefore contains it.
+  std::vector<int64_t> covered_syncs;
+  for (const Pending& p : pending_) {
+    if (p.kind == Pending::Kind::kSync) covered_syncs.push_back(p.value);
+  }
+  pending_.clear();
+  uint64_t generation = 0;
+  {
+    std::unique_lock lock(mu_);
+    generation = ++reloads_started_;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  core::CountsModel model;
+  std::unordered_set<int64_t> seqs;
+  {
+    pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only> tx(
+        conn);
+    for (const auto& row : tx.exec(kSnapshotQuarters)) {
+      model.AddQuarter(row[0].as<int>(), row[1].c_str(), static_cast<core::Cell>(row[2].as<int>()),
+                       row[3].as<int64_t>());
+    }
+    for (const auto& row : tx.exec(kSnapshotLive)) {
+      model.AddLive(row[0].c_str(), static_cast<core::Cell>(row[1].as<int>()),
+                    row[2].as<int64_t>());
+    }
+    for (const auto& row : tx.exec(kSnapshotSeqs)) seqs.insert(row[0].as<int64_t>());
+    tx.commit();
+  }
+  snapshot_seqs_ = std::move(seqs);
+  {
+    std::unique_lock lock(mu_);
+    model_ = std::move(model);
+    ready_ = true;
+    ++epoch_;
+    installed_reload_ = generation;
+    ++stats_.reloads;
+    if (forced) ++stats_.forced_reloads;
+    stats_.last_reload_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count();
+  }
+  synced_.notify_all();
+  MarkSyncsDone(covered_syncs);
+  on_change_();
+}
+
+bool PgCountsFeed::ApplyPending(pqxx::connection& conn) {
+  if (pending_.empty()) return true;
+  std::vector<Pending> items = std::move(pending_);
+  pending_.clear();
+  SqlArray wanted;
+  size_t wanted_count = 0;
+  bool publications = false;
+  std::vector<int64_t> syncs;
+  for (const Pending& p : items) {
+    switch (p.kind) {
+      case Pending::Kind::kBatch:
+        if (snapshot_seqs_.count(p.value) == 0) {
+          wanted.Add(p.value);
+          ++wanted_count;
+        }
+        break;
+      case Pending::Kind::kPublication:
+        publications = true;
+        break;
+      case Pending::Kind::kSync:
+        syncs.push_back(p.value);
+        break;
+    }
+  }
+  if (wanted_count > 0) {
+    struct Row {
+      int kind;
+      int quarter;
+      std::string code;
+      core::Cell cell;
+      int64_t n;
+    };
+    std::vector<Row> rows;
+    size_t present = 0;
+    {
+      pqxx::nontransaction tx(conn);
+      for (const auto& row : tx.exec_params(kFetchChanges, wanted.Literal())) {
+        const int kind = row[1].as<int>();
+        if (kind == 0) {
+          ++present;
+          continue;
+        }
+        rows.push_back({kind, row[2].as<int>(), row[3].as<std::string>(),
+                        static_cast<core::Cell>(row[4].as<int>()), row[5].as<int64_t>()});
+      }
+    }
+    if (present != wanted_count) {
+      // A change row is gone (pruned): this feed fell too far behind; start from a snapshot.
+      for (const Pending& p : items) {
+        if (p.kind == Pending::Kind::kSync) pending_.insert(pending_.begin(), p);
+      }
+      return false;
+    }
+    std::unique_lock lock(mu_);
+    for (const Row& r : rows) {
+      if (r.kind == 1) {
+        model_.AddQuarter(r.quarter, r.code, r.cell, r.n);
+      } else {
+        model_.AddLive(r.code, r.cell, r.n);
+      }
+    }
+    stats_.batches_applied += wanted_count;
+  }
+  if (publications) {
+    std::unique_lock lock(mu_);
+    ++epoch_;
+  }
+  MarkSyncsDone(syncs);
+  if (wanted_count > 0 || publications) on_change_();
+  return true;
+}
+
+absl::Status PgCountsFeed::Sync(PgConnection& primary, std::chrono::milliseconds timeout) {
+  const int64_t token = next_token_++;
+  {
+    std::unique_lock lock(mu_);
+    if (!ready_) return absl::UnavailableError("the counters' read model is not ready");
+    waiting_.insert(token);
+  }
+  auto forget = [&] {
+    std::unique_lock lock(mu_);
+    waiting_.erase(token);
+    done_.erase(token);
+  };
+  try {
+    pqxx::nontransaction tx(primary.Get());
+    tx.exec_params("SELECT pg_notify('sonar_counts', $1)",
+                   "sync:" + feed_id_ + ":" + std::to_string(token));
+  } catch (...) {
+    absl::Status status = StatusFromCurrentException();
+    if (absl::IsUnavailable(status)) primary.MarkBroken();
+    forget();
+    return absl::UnavailableError("could not send the sync marker: " +
+                                  std::string(status.message()));
+  }
+  std::unique_lock lock(mu_);
+  // A snapshot begun after the marker was sent contains everything committed before it too.
+  const uint64_t sent_at_generation = reloads_started_;
+  const bool reached = synced_.wait_for(lock, timeout, [&] {
+    return done_.count(token) != 0 || (ready_ && installed_reload_ > sent_at_generation) ||
+           !connected_.load();
+  });
+  const bool ok = reached && connected_.load() && ready_;
+  waiting_.erase(token);
+  done_.erase(token);
+  if (!ok) return absl::UnavailableError("the counters' read model did not catch up in time");
+  return absl::OkStatus();
+}
+
+void PgCountsFeed::Run() {
+  auto backoff = std::chrono::milliseconds(100);
+  while (!stop_) {
+    try {
+      pqxx::connection conn(url_);
+      FeedReceiver counts(conn, kCountsChannel, *this);
+      FeedReceiver publications(conn, kPublicationsChannel, *this);
+      conn.get_notifs();  // issues the LISTENs
+      connected_ = true;
+      backoff = std::chrono::milliseconds(100);
+      Reload(conn, false);
+      // Wakes at least every 100 ms to notice Stop().
+      while (!stop_) {
+        conn.await_notification(0, 100'000);
+        if (!ApplyPending(conn)) Reload(conn, true);
+      }
+    } catch (...) {
+      // Connection lost or refused: retry with backoff; readers fall back to the database.
+    }
+    pending_.clear();
+    {
+      std::unique_lock lock(mu_);
+      ready_ = false;
+      connected_ = false;
+    }
+    synced_.notify_all();
+    on_change_();
+    for (auto waited = std::chrono::milliseconds(0); waited < backoff && !stop_;
+         waited += std::chrono::milliseconds(50)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+}
+
+}  // namespace sonar::storage
