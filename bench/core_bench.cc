@@ -2,7 +2,8 @@
 // shows without a database: the state transition (ApplyEvent, FoldHistory), the cell (CellOf,
 // PlacementOf), the delta of a batch on one person (AddHistoryChange on a typical 5-event
 // history), the quarter of an instant, validation, and the history codec the write path runs
-// twice per touched person.
+// twice per touched person; and the read path's per-request work on the in-memory model (the
+// cumulative rows of a quarter at national scale, mapped onto the municipality layout).
 //
 //   build/bin/sonar_core_bench                       # all
 //   build/bin/sonar_core_bench --benchmark_filter=AddHistoryChange
@@ -11,6 +12,8 @@
 #include <vector>
 
 #include "core/client_state.h"
+#include "core/counts_model.h"
+#include "core/figures.h"
 #include "core/reference_data.h"
 #include "core/validation.h"
 #include "storage/history_codec.h"
@@ -154,6 +157,51 @@ void BM_DecodeHistory(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(storage::DecodeHistory(bytes));
 }
 BENCHMARK(BM_DecodeHistory);
+
+// A national model: every municipality code of the reference data, all seven cells, 24 quarters.
+core::CountsModel NationalModel() {
+  core::CountsModel m;
+  int n = 1;
+  for (const core::MunicipalityInfo& info : core::ReferenceData::Builtin().municipalities()) {
+    for (int q = 8076; q < 8100; ++q) {
+      for (int c = 1; c < core::kCellCount; ++c) {
+        m.AddQuarter(q, info.code, static_cast<core::Cell>(c), (n++ % 17) - 3);
+        m.AddLive(info.code, static_cast<core::Cell>(c), n % 11);
+      }
+    }
+  }
+  return m;
+}
+
+void BM_ModelQuarterRowsNational(benchmark::State& state) {
+  const core::CountsModel m = NationalModel();
+  for (auto _ : state) benchmark::DoNotOptimize(m.QuarterRows(8095));
+}
+BENCHMARK(BM_ModelQuarterRowsNational);
+
+void BM_ProvisionalNationalFromModel(benchmark::State& state) {
+  const core::CountsModel m = NationalModel();
+  const core::FiguresBuilder builder(core::ReferenceData::Builtin(),
+                                     core::LayoutDate(core::Quarter{2023, 4}));
+  for (auto _ : state) benchmark::DoNotOptimize(builder.AllRegions(m.QuarterRows(8095)));
+}
+BENCHMARK(BM_ProvisionalNationalFromModel);
+
+void BM_LiveRegionFromModel(benchmark::State& state) {
+  const core::CountsModel m = NationalModel();
+  const core::FiguresBuilder builder(core::ReferenceData::Builtin(),
+                                     core::LayoutDate(core::Quarter{2023, 4}));
+  for (auto _ : state) benchmark::DoNotOptimize(builder.Region(29, m.LiveRows()));
+}
+BENCHMARK(BM_LiveRegionFromModel);
+
+void BM_FiguresBuilderLayout(benchmark::State& state) {
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(core::FiguresBuilder(core::ReferenceData::Builtin(),
+                                                  core::LayoutDate(core::Quarter{2023, 4})));
+  }
+}
+BENCHMARK(BM_FiguresBuilderLayout);
 
 }  // namespace
 

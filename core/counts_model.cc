@@ -22,13 +22,26 @@ void CountsModel::AddQuarter(int quarter_index, std::string_view code, Cell cell
   const auto c = static_cast<size_t>(cell);
   if (c >= kCellCount) return;
   const size_t i = CodeIndex(code);
-  std::vector<Cells>& q = quarters_[quarter_index];
-  if (q.size() <= i) q.resize(codes_.size());
-  q[i][c] += n;
+  auto it = quarters_.lower_bound(quarter_index);
+  if (it == quarters_.end() || it->first != quarter_index) {
+    // A new quarter starts from the totals of the one before it.
+    std::vector<Cells> start;
+    if (it != quarters_.begin()) start = std::prev(it)->second;
+    it = quarters_.emplace_hint(it, quarter_index, std::move(start));
+  }
+  for (; it != quarters_.end(); ++it) {
+    if (it->second.size() <= i) it->second.resize(codes_.size());
+    it->second[i][c] += n;
+  }
 }
 
 std::vector<CounterRow> CountsModel::Rows(const std::vector<Cells>& totals) const {
+  size_t nonzero = 0;
+  for (const Cells& cells : totals) {
+    for (int64_t v : cells) nonzero += v != 0 ? 1 : 0;
+  }
   std::vector<CounterRow> rows;
+  rows.reserve(nonzero);
   for (size_t i = 0; i < totals.size(); ++i) {
     for (size_t c = 0; c < kCellCount; ++c) {
       if (totals[i][c] != 0) rows.push_back({codes_[i], static_cast<Cell>(c), totals[i][c]});
@@ -40,13 +53,9 @@ std::vector<CounterRow> CountsModel::Rows(const std::vector<Cells>& totals) cons
 std::vector<CounterRow> CountsModel::LiveRows() const { return Rows(live_); }
 
 std::vector<CounterRow> CountsModel::QuarterRows(int quarter_index) const {
-  std::vector<Cells> totals(codes_.size(), Cells{});
-  for (auto it = quarters_.begin(); it != quarters_.end() && it->first <= quarter_index; ++it) {
-    for (size_t i = 0; i < it->second.size(); ++i) {
-      for (size_t c = 0; c < kCellCount; ++c) totals[i][c] += it->second[i][c];
-    }
-  }
-  return Rows(totals);
+  auto it = quarters_.upper_bound(quarter_index);
+  if (it == quarters_.begin()) return {};
+  return Rows(std::prev(it)->second);
 }
 
 }  // namespace sonar::core

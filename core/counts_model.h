@@ -41,8 +41,11 @@ class CountsModel final {
 
   std::vector<std::string> codes_;
   std::unordered_map<std::string, size_t> index_;
-  std::vector<Cells> live_;                     // by code index
-  std::map<int, std::vector<Cells>> quarters_;  // quarter index -> by code index
+  std::vector<Cells> live_;  // by code index
+  // Quarter index -> totals at its end (the cumulative sum of its and all earlier quarters'
+  // deltas), by code index: a delta is added to its quarter and every later one present, so a
+  // report reads one vector.
+  std::map<int, std::vector<Cells>> quarters_;
 };
 
 }  // namespace sonar::core

@@ -6,6 +6,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/client_state.h"
@@ -90,7 +91,7 @@ class FiguresBuilder final {
   const ReferenceData& reference_;
   Date on_;
   std::vector<RegionFigures> layout_;  // every region, with its municipalities, zero cells
-  std::map<std::string, Slot, std::less<>> slots_;  // raw code -> slot, for every known code
+  std::unordered_map<std::string, Slot> slots_;  // raw code -> slot, for every known code
 };
 
 // The municipality layout a quarter's figures use: the one on its last day (the cut-off is the
