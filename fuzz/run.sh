@@ -4,7 +4,8 @@
 #
 #   fuzz/run.sh [SECONDS]        default 30; CI passes a short time
 #
-# Env: FUZZ_BUILD_DIR (default build/fuzz, ignored by git), CLANGXX (default clang++-14, else clang++),
+# Env: FUZZ_BUILD_DIR (default build/fuzzer, ignored by git; not build/fuzz, which is the fuzz/
+#      folder of the main build tree), CLANGXX (default clang++-14, else clang++),
 #      FUZZ_JOBS (parallel build jobs, default nproc). Needs the Debian packages clang-14 and
 #      libclang-rt-14-dev (libFuzzer and ASan runtimes). New inputs found go to a scratch copy of
 #      the corpus, not into the checkout; a crash leaves crash-* files in the build directory and
@@ -13,7 +14,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 seconds="${1:-30}"
-build="${FUZZ_BUILD_DIR:-build/fuzz}"
+build="${FUZZ_BUILD_DIR:-build/fuzzer}"
 clangxx="${CLANGXX:-}"
 if [[ -z "$clangxx" ]]; then
   if command -v clang++-14 >/dev/null; then clangxx=clang++-14; else clangxx=clang++; fi

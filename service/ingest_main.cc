@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   service::ServerFlags server_flags{.listen = "127.0.0.1:50051"};
   int workers = 2, max_in_flight = 4, max_batch_events = 10'000, drain_grace_ms = 25'000;
   int max_streams = 256;
+  uint64_t max_inflight_bytes = uint64_t{256} << 20;
   bool migrate_only = false;
   std::string hmac_key_file;
   app.set_config("--config", "", "Read options from a TOML/INI file");
@@ -47,6 +48,11 @@ int main(int argc, char** argv) {
   app.add_option("--max-streams", max_streams,
                  "open Ingest streams; more are refused with RESOURCE_EXHAUSTED")
       ->check(CLI::Range(1, 100'000))
+      ->capture_default_str();
+  app.add_option("--max-inflight-bytes", max_inflight_bytes,
+                 "request bytes read and not yet committed, over all calls; streams stop reading "
+                 "beyond it, a larger request gets RESOURCE_EXHAUSTED")
+      ->check(CLI::Range(uint64_t{1} << 20, uint64_t{1} << 40))
       ->capture_default_str();
   app.add_option("--drain-grace-ms", drain_grace_ms, "time to finish in-flight work on SIGTERM")
       ->capture_default_str();
@@ -109,7 +115,8 @@ int main(int argc, char** argv) {
   service::IngestServiceImpl ingest_service(pipeline,
                                             {.max_in_flight_per_stream = max_in_flight,
                                              .max_events_per_batch = max_batch_events,
-                                             .max_streams = max_streams},
+                                             .max_streams = max_streams,
+                                             .max_inflight_bytes = max_inflight_bytes},
                                             security->authorizer);
   storage::PgConnection probe(database_url);
 
@@ -139,6 +146,7 @@ int main(int argc, char** argv) {
         .Add("duplicates_total", s.events_duplicate)
         .Add("rejected_total", s.events_rejected)
         .Add("queued", static_cast<uint64_t>(s.queued))
+        .Add("inflight_bytes", ingest_service.inflight_bytes().now)
         .Info();
     last_tick = now;
     last_stats = s;

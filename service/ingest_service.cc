@@ -1,5 +1,6 @@
 #include "service/ingest_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -13,8 +14,20 @@ namespace sonar::service {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+// Writes `message` into `buffer` (the raw methods answer with bytes), replacing what it held.
+void SerializeInto(const v1::IngestResponse& message, grpc::ByteBuffer* buffer) {
+  buffer->Clear();
+  bool own_buffer = false;
+  // Serializing a message we built cannot fail.
+  (void)grpc::SerializationTraits<v1::IngestResponse>::Serialize(message, buffer, &own_buffer);
+}
+
+}  // namespace
+
 class IngestStreamReactor final
-    : public grpc::ServerBidiReactor<v1::IngestRequest, v1::IngestResponse> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   IngestStreamReactor(IngestServiceImpl& service, std::string stream_id)
       : service_(service), stream_id_(std::move(stream_id)), started_(Clock::now()) {
@@ -38,19 +51,29 @@ class IngestStreamReactor final
       return;
     }
     ++batches_received_;
-    if (grpc::Status shape = service_.CheckRequest(request_); !shape.ok()) {
-      FailLocked(shape);
+    const uint64_t bytes = read_buffer_.Length();
+    v1::IngestRequest request;
+    grpc::Status valid = service_.CheckRequestSize(bytes);
+    if (valid.ok()) valid = service_.ParseRequest(read_buffer_, &request);
+    read_buffer_.Clear();
+    if (!valid.ok()) {
+      // Batches read before this one are still committed and acknowledged (MaybeFinishLocked).
+      FailLocked(std::move(valid));
       return;
     }
-    const uint64_t batch_id = request_.batch_id();
-    const size_t events = request_.events_size();
+    service_.ChargeBytes(bytes);
+    const uint64_t batch_id = request.batch_id();
+    const size_t events = request.events_size();
     const auto submitted = Clock::now();
-    const bool queued = service_.Submit(
-        stream_id_, request_,
-        [this, batch_id, events, submitted](grpc::Status status, v1::IngestResponse response) {
-          OnBatchDone(batch_id, events, submitted, std::move(status), std::move(response));
-        });
+    const bool queued = service_.Submit(stream_id_, request,
+                                        [this, batch_id, events, bytes, submitted](
+                                            grpc::Status status, v1::IngestResponse response) {
+                                          OnBatchDone(batch_id, events, bytes, submitted,
+                                                      std::move(status), std::move(response));
+                                        });
     if (!queued) {
+      // Released when the stream ends (OnDone), which is now: not here, under the lock.
+      unreleased_bytes_ += bytes;
       FailLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                               "ingest queue is full; retry with backoff"));
       return;
@@ -90,6 +113,7 @@ class IngestStreamReactor final
                      .count()))
         .Info();
     service_.Unregister(this);
+    service_.ReleaseBytes(unreleased_bytes_);
     delete this;
   }
 
@@ -100,10 +124,28 @@ class IngestStreamReactor final
     MaybeFinishLocked();
   }
 
- private:
-  void OnBatchDone(uint64_t batch_id, size_t events, Clock::time_point submitted,
-                   grpc::Status status, v1::IngestResponse response) {
+  // Called by the service when request bytes were released while this stream waited to read.
+  void WakeForBudget() {
     std::lock_guard lock(mu_);
+    MaybeReadLocked();
+  }
+
+ private:
+  // Runs on a pipeline worker once the batch's transaction has ended.
+  void OnBatchDone(uint64_t batch_id, size_t events, uint64_t bytes, Clock::time_point submitted,
+                   grpc::Status status, v1::IngestResponse response) {
+    IngestServiceImpl& service = service_;
+    {
+      std::lock_guard lock(mu_);
+      BatchDoneLocked(batch_id, events, submitted, std::move(status), std::move(response));
+    }
+    // The request is freed now; its bytes leave the budget (outside the lock: this wakes streams
+    // waiting for it, maybe this one). `this` may be gone once the lock is released.
+    service.ReleaseBytes(bytes);
+  }
+
+  void BatchDoneLocked(uint64_t batch_id, size_t events, Clock::time_point submitted,
+                       grpc::Status status, v1::IngestResponse response) {
     --in_flight_;
     const auto latency_ms =
         std::chrono::duration<double, std::milli>(Clock::now() - submitted).count();
@@ -146,17 +188,18 @@ class IngestStreamReactor final
             service_.options_.max_in_flight_per_stream) {
       return;
     }
+    if (!service_.MayReadOrWait(this)) return;  // woken by WakeForBudget
     reading_ = true;
-    StartRead(&request_);
+    StartRead(&read_buffer_);
   }
 
   void MaybeWriteLocked() {
     if (writing_ || pending_.empty() || cancelled_) return;
     writing_ = true;
-    current_write_ = std::move(pending_.front());
+    SerializeInto(pending_.front(), &write_buffer_);
     pending_.pop_front();
     ++batches_acked_;
-    StartWrite(&current_write_);
+    StartWrite(&write_buffer_);
   }
 
   // Finishes once nothing is in flight and every ack is written (or the client is gone).
@@ -179,8 +222,10 @@ class IngestStreamReactor final
   const std::string stream_id_;
   const Clock::time_point started_;
   std::mutex mu_;
-  v1::IngestRequest request_;
-  v1::IngestResponse current_write_;
+  grpc::ByteBuffer read_buffer_;
+  grpc::ByteBuffer write_buffer_;
+  // Bytes of a request charged but never submitted (queue full), released in OnDone.
+  uint64_t unreleased_bytes_ = 0;
   std::deque<v1::IngestResponse> pending_;
   int in_flight_ = 0;
   bool reading_ = false, reads_done_ = false, writing_ = false, cancelled_ = false;
@@ -196,9 +241,9 @@ IngestServiceImpl::IngestServiceImpl(ingest::IngestPipeline& pipeline, IngestSer
       options_(options),
       authorizer_(authorizer ? std::move(authorizer) : std::make_shared<const Authorizer>()) {}
 
-grpc::ServerBidiReactor<v1::IngestRequest, v1::IngestResponse>* IngestServiceImpl::Ingest(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* IngestServiceImpl::Ingest(
     grpc::CallbackServerContext* context) {
-  class Refused final : public grpc::ServerBidiReactor<v1::IngestRequest, v1::IngestResponse> {
+  class Refused final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
    public:
     explicit Refused(grpc::Status status) { Finish(std::move(status)); }
     void OnDone() override { delete this; }
@@ -226,8 +271,8 @@ grpc::ServerBidiReactor<v1::IngestRequest, v1::IngestResponse>* IngestServiceImp
 }
 
 grpc::ServerUnaryReactor* IngestServiceImpl::IngestBatch(grpc::CallbackServerContext* context,
-                                                         const v1::IngestRequest* request,
-                                                         v1::IngestResponse* response) {
+                                                         const grpc::ByteBuffer* body,
+                                                         grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (grpc::Status allowed = authorizer_->Check(*context, Role::kIngest); !allowed.ok()) {
     LogLine("call_refused")
@@ -241,15 +286,24 @@ grpc::ServerUnaryReactor* IngestServiceImpl::IngestBatch(grpc::CallbackServerCon
     reactor->Finish({grpc::StatusCode::UNAVAILABLE, "server is shutting down"});
     return reactor;
   }
-  if (grpc::Status shape = CheckRequest(*request); !shape.ok()) {
-    reactor->Finish(shape);
+  const uint64_t bytes = body->Length();
+  v1::IngestRequest request;
+  grpc::Status valid = CheckRequestSize(bytes);
+  if (valid.ok()) valid = ParseRequest(*body, &request);
+  if (!valid.ok()) {
+    reactor->Finish(valid);
+    return reactor;
+  }
+  if (!TryChargeBytes(bytes)) {
+    reactor->Finish({grpc::StatusCode::RESOURCE_EXHAUSTED,
+                     "in-flight ingest bytes are at --max-inflight-bytes; retry with backoff"});
     return reactor;
   }
   const std::string call_id = "u" + std::to_string(next_stream_++);
   const auto submitted = Clock::now();
-  const uint64_t batch_id = request->batch_id();
+  const uint64_t batch_id = request.batch_id();
   const bool queued =
-      Submit(call_id, *request, [=](grpc::Status status, v1::IngestResponse result) {
+      Submit(call_id, request, [=, this](grpc::Status status, v1::IngestResponse result) {
         const auto latency_ms =
             std::chrono::duration<double, std::milli>(Clock::now() - submitted).count();
         LogLine line(status.ok() ? "batch_committed" : "batch_failed");
@@ -265,14 +319,38 @@ grpc::ServerUnaryReactor* IngestServiceImpl::IngestBatch(grpc::CallbackServerCon
         } else {
           line.Add("error", status.error_message()).Error();
         }
-        if (status.ok()) *response = std::move(result);
+        if (status.ok()) SerializeInto(result, response);
+        ReleaseBytes(bytes);
         reactor->Finish(status);
       });
   if (!queued) {
+    ReleaseBytes(bytes);
     reactor->Finish(
         {grpc::StatusCode::RESOURCE_EXHAUSTED, "ingest queue is full; retry with backoff"});
   }
   return reactor;
+}
+
+grpc::Status IngestServiceImpl::ParseRequest(const grpc::ByteBuffer& body,
+                                             v1::IngestRequest* request) const {
+  // Deserialize consumes its buffer; the copy shares the received slices.
+  grpc::ByteBuffer copy(body);
+  if (!grpc::SerializationTraits<v1::IngestRequest>::Deserialize(&copy, request).ok()) {
+    // What protobuf could not parse is not echoed (protobuf logs the field name of invalid UTF-8).
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            "request body is not a valid sonar.v1.IngestRequest"};
+  }
+  return CheckRequest(*request);
+}
+
+grpc::Status IngestServiceImpl::CheckRequestSize(uint64_t bytes) const {
+  if (bytes > options_.max_inflight_bytes) {
+    return {grpc::StatusCode::RESOURCE_EXHAUSTED,
+            "request of " + std::to_string(bytes) + " bytes is larger than the ingest memory " +
+                "budget (--max-inflight-bytes " + std::to_string(options_.max_inflight_bytes) +
+                "); split it"};
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status IngestServiceImpl::CheckRequest(const v1::IngestRequest& request) const {
@@ -319,7 +397,52 @@ void IngestServiceImpl::Register(IngestStreamReactor* reactor) {
 void IngestServiceImpl::Unregister(IngestStreamReactor* reactor) {
   std::lock_guard lock(mu_);
   active_.erase(reactor);
+  {
+    std::lock_guard budget_lock(budget_mu_);
+    budget_waiters_.erase(reactor);
+  }
   if (active_.empty()) all_done_.notify_all();
+}
+
+bool IngestServiceImpl::MayReadOrWait(IngestStreamReactor* reactor) {
+  std::lock_guard lock(budget_mu_);
+  if (inflight_.now < options_.max_inflight_bytes) return true;
+  budget_waiters_.insert(reactor);
+  return false;
+}
+
+void IngestServiceImpl::ChargeBytes(uint64_t bytes) {
+  std::lock_guard lock(budget_mu_);
+  inflight_.now += bytes;
+  inflight_.peak = std::max(inflight_.peak, inflight_.now);
+}
+
+bool IngestServiceImpl::TryChargeBytes(uint64_t bytes) {
+  std::lock_guard lock(budget_mu_);
+  if (inflight_.now + bytes > options_.max_inflight_bytes) return false;
+  inflight_.now += bytes;
+  inflight_.peak = std::max(inflight_.peak, inflight_.now);
+  return true;
+}
+
+void IngestServiceImpl::ReleaseBytes(uint64_t bytes) {
+  if (bytes == 0) return;
+  // mu_ keeps the woken reactors alive (Unregister takes it before a reactor is deleted).
+  std::lock_guard lock(mu_);
+  std::set<IngestStreamReactor*> woken;
+  {
+    std::lock_guard budget_lock(budget_mu_);
+    inflight_.now -= bytes;
+    if (inflight_.now < options_.max_inflight_bytes) woken.swap(budget_waiters_);
+  }
+  for (IngestStreamReactor* r : woken) {
+    if (active_.count(r) > 0) r->WakeForBudget();
+  }
+}
+
+InflightBytes IngestServiceImpl::inflight_bytes() const {
+  std::lock_guard lock(budget_mu_);
+  return inflight_;
 }
 
 bool IngestServiceImpl::Drain(std::chrono::milliseconds timeout) {

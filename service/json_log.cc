@@ -1,5 +1,6 @@
 #include "service/json_log.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -16,7 +17,42 @@ void InitJsonLogging(std::string_view program, std::string_view level) {
   logger->set_level(spdlog::level::from_str(std::string(level)));
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(std::move(logger));
+  RouteProtobufLogs();
 }
+
+namespace {
+
+// Printable ASCII only, at most `limit` bytes: whatever protobuf says, no raw bytes of a request.
+std::string Printable(std::string_view text, size_t limit) {
+  std::string out;
+  for (char c : text.substr(0, limit)) {
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back(u >= 0x20 && u < 0x7F ? c : '?');
+  }
+  return out;
+}
+
+void OnProtobufLog(google::protobuf::LogLevel level, const char* filename, int line,
+                   const std::string& message) {
+  LogLine log("protobuf_log");
+  log.Add("source",
+          Printable(std::string(filename ? filename : "") + ":" + std::to_string(line), 200))
+      .Add("message", Printable(message, 500));
+  switch (level) {
+    case google::protobuf::LOGLEVEL_INFO:
+      log.Info();
+      break;
+    case google::protobuf::LOGLEVEL_WARNING:
+      log.Warn();
+      break;
+    default:  // ERROR, FATAL (protobuf aborts after a FATAL)
+      log.Error();
+  }
+}
+
+}  // namespace
+
+void RouteProtobufLogs() { google::protobuf::SetLogHandler(&OnProtobufLog); }
 
 std::string JsonQuote(std::string_view text) {
   std::string out = "\"";

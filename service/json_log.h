@@ -9,8 +9,14 @@
 
 namespace sonar::service {
 
-// Installs the JSON logger as spdlog's default. `level`: trace, debug, info, warn, error.
+// Installs the JSON logger as spdlog's default, and RouteProtobufLogs. `level`: trace, debug, info,
+// warn, error.
 void InitJsonLogging(std::string_view program, std::string_view level);
+
+// Sends protobuf's own log lines (e.g. a string field with invalid UTF-8) through the JSON logger
+// as event "protobuf_log" with protobuf's level, source location and message (protobuf's messages
+// name fields and types, not values; bytes outside printable ASCII become '?' all the same).
+void RouteProtobufLogs();
 
 class LogLine final {
  public:

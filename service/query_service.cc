@@ -6,6 +6,7 @@
 #include "service/grpc_status.h"
 #include "service/json_log.h"
 #include "service/proto_mapping.h"
+#include "service/strict_unary_handler.h"
 
 namespace sonar::service {
 
@@ -194,7 +195,15 @@ QueryServiceImpl::QueryServiceImpl(WorkerPool<QueryBackend>& backends,
       reference_(reference),
       clock_(std::move(clock)),
       authorizer_(authorizer ? std::move(authorizer) : std::make_shared<const Authorizer>()),
-      feed_(feed) {}
+      feed_(feed) {
+  // An undecodable request gets INVALID_ARGUMENT rather than gRPC's UNIMPLEMENTED. The index is
+  // the RPC's position in query.proto's QueryService (the grpc tests call every one of them).
+  MarkMethodCallback(0, NewStrictUnaryHandler(this, &QueryServiceImpl::GetLiveCounts));
+  MarkMethodCallback(1, NewStrictUnaryHandler(this, &QueryServiceImpl::GetQuarterReport));
+  MarkMethodCallback(2, NewStrictUnaryHandler(this, &QueryServiceImpl::RenderQuarterReport));
+  MarkMethodCallback(3, NewStrictUnaryHandler(this, &QueryServiceImpl::PublishQuarter));
+  MarkMethodCallback(4, NewStrictUnaryHandler(this, &QueryServiceImpl::GetRevisionDiff));
+}
 
 QueryServiceImpl::~QueryServiceImpl() = default;
 

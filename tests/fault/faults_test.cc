@@ -169,7 +169,7 @@ TEST(Faults, FrozenProcessResumesAndNothingIsWedged) {
   Producer producer(ingest.addr, events, 50);
   std::this_thread::sleep_for(300ms);
   ingest.process->Signal(SIGSTOP);
-  std::this_thread::sleep_for(5s);
+  std::this_thread::sleep_for(30s);
   ingest.process->Signal(SIGCONT);
   producer.Join();
   EXPECT_TRUE(producer.ok) << producer.errors.str();

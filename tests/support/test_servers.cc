@@ -23,7 +23,8 @@ TestServers::TestServers(const std::string& url, TestServerOptions options) {
   ingest_ = std::make_unique<service::IngestServiceImpl>(
       *pipeline_,
       service::IngestServiceOptions{.max_in_flight_per_stream = options.max_in_flight_per_stream,
-                                    .max_streams = options.max_streams});
+                                    .max_streams = options.max_streams,
+                                    .max_inflight_bytes = options.max_inflight_bytes});
   backends_ = std::make_unique<service::WorkerPool<service::QueryBackend>>(
       2, [url](int) { return std::make_unique<service::QueryBackend>(url); }, 256);
   feed_ = std::make_unique<storage::PgCountsFeed>(url);

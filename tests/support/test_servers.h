@@ -23,6 +23,7 @@ struct TestServerOptions {
   int ingest_workers = 2;
   int max_in_flight_per_stream = 4;
   int max_streams = 256;
+  uint64_t max_inflight_bytes = uint64_t{256} << 20;
   // The query service's clock (publishing checks that a quarter has ended); default: now.
   std::function<core::Instant()> query_clock;
   // Pseudonymise client refs with this key (empty: store them as sent).

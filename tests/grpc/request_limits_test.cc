@@ -1,0 +1,165 @@
+// Requests the services must refuse or hold back, over real gRPC on loopback: undecodable bodies
+// (INVALID_ARGUMENT on every unary method, not gRPC's UNIMPLEMENTED) and the process-wide byte
+// budget of in-flight ingest requests (--max-inflight-bytes).
+#include <grpcpp/generic/generic_stub.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <iostream>
+#include <thread>
+
+#include "tests/support/test_database.h"
+#include "tests/support/test_servers.h"
+
+namespace sonar {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A batch of `events` valid events of about 190 bytes each (128-character event ids).
+v1::IngestRequest Batch(const std::string& prefix, uint64_t batch_id, int events) {
+  v1::IngestRequest r;
+  r.set_batch_id(batch_id);
+  for (int i = 0; i < events; ++i) {
+    v1::Event* e = r.add_events();
+    std::string id = prefix + "-" + std::to_string(batch_id) + "-" + std::to_string(i) + "-";
+    id.resize(128, 'x');
+    e->set_event_id(id);
+    e->set_source("limits");
+    e->set_client_ref("LimitsTestPerson" + std::to_string(batch_id * 100'000 + i));
+    e->mutable_occurred_at()->set_seconds(1651399200);
+    e->mutable_target_group_entered()->set_municipality_code("GM0654");
+  }
+  return r;
+}
+
+grpc::Status RawUnary(grpc::GenericStub& stub, const std::string& method, const std::string& body) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+  grpc::Slice slice(body);
+  grpc::ByteBuffer request(&slice, 1), response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) { done.set_value(std::move(s)); });
+  return done.get_future().get();
+}
+
+TEST(RequestLimits, UndecodableBodiesAreInvalidArgumentOnEveryUnaryMethod) {
+  testing::TestDatabase db;
+  testing::TestServers servers(db.url());
+  grpc::GenericStub stub(
+      grpc::CreateChannel(servers.address(), grpc::InsecureChannelCredentials()));
+  // Field 2 with wire type 7 (no such type).
+  const std::string bad_wire_type = std::string("\x17xyz", 4);
+  const std::vector<std::pair<std::string, std::string>> methods = {
+      {"/sonar.v1.IngestService/IngestBatch", "sonar.v1.IngestRequest"},
+      {"/sonar.v1.QueryService/GetLiveCounts", "sonar.v1.GetLiveCountsRequest"},
+      {"/sonar.v1.QueryService/GetQuarterReport", "sonar.v1.GetQuarterReportRequest"},
+      {"/sonar.v1.QueryService/RenderQuarterReport", "sonar.v1.RenderQuarterReportRequest"},
+      {"/sonar.v1.QueryService/PublishQuarter", "sonar.v1.PublishQuarterRequest"},
+      {"/sonar.v1.QueryService/GetRevisionDiff", "sonar.v1.GetRevisionDiffRequest"}};
+  for (const auto& [method, message] : methods) {
+    const grpc::Status s = RawUnary(stub, method, bad_wire_type);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method;
+    EXPECT_EQ(s.error_message(), "request body is not a valid " + message) << method;
+  }
+  // A string field (region) holding invalid UTF-8: proto3 refuses to parse it.
+  const grpc::Status utf8 = RawUnary(stub, "/sonar.v1.QueryService/GetLiveCounts",
+                                     std::string("\x0a\x03\xC3\x28\xFF", 5));
+  EXPECT_EQ(utf8.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << utf8.error_message();
+  // The methods still answer well-formed requests.
+  v1::GetLiveCountsRequest live;
+  live.set_region("29");
+  EXPECT_EQ(
+      RawUnary(stub, "/sonar.v1.QueryService/GetLiveCounts", live.SerializeAsString()).error_code(),
+      grpc::StatusCode::OK);
+}
+
+TEST(RequestLimits, InflightByteBudgetHoldsStreamsBack) {
+  testing::TestDatabase db;
+  constexpr uint64_t kBudget = 512 << 10;
+  constexpr int kStreams = 4, kBatches = 12, kEventsPerBatch = 400;
+  // Per stream, 64 batches may be in flight: without the budget, all 12 of each stream could be.
+  testing::TestServers servers(
+      db.url(),
+      {.ingest_workers = 1, .max_in_flight_per_stream = 64, .max_inflight_bytes = kBudget});
+  auto stub = servers.IngestStub();
+  const size_t batch_bytes = Batch("budget-0", 1, kEventsPerBatch).ByteSizeLong();
+  std::atomic<int> acked{0};
+  std::vector<std::thread> streams;
+  for (int s = 0; s < kStreams; ++s) {
+    streams.emplace_back([&, s] {
+      grpc::ClientContext ctx;
+      auto stream = stub->Ingest(&ctx);
+      std::thread writer([&] {
+        for (int b = 1; b <= kBatches; ++b) {
+          if (!stream->Write(Batch("budget-" + std::to_string(s), b, kEventsPerBatch))) return;
+        }
+        stream->WritesDone();
+      });
+      v1::IngestResponse response;
+      while (stream->Read(&response)) {
+        EXPECT_EQ(response.accepted(), static_cast<uint32_t>(kEventsPerBatch));
+        ++acked;
+      }
+      writer.join();
+      EXPECT_TRUE(stream->Finish().ok());
+    });
+  }
+  for (auto& t : streams) t.join();
+  // The last batch's bytes are released just after its ack is queued.
+  for (int i = 0; i < 100 && servers.ingest_service().inflight_bytes().now > 0; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  const service::InflightBytes inflight = servers.ingest_service().inflight_bytes();
+  std::cout << "[ budget   ] " << kStreams << " streams x " << kBatches << " batches of "
+            << batch_bytes << " bytes, budget " << kBudget << ": peak in flight " << inflight.peak
+            << " bytes (" << inflight.peak / batch_bytes << " batches), now " << inflight.now
+            << "\n";
+  EXPECT_EQ(acked.load(), kStreams * kBatches);
+  EXPECT_EQ(inflight.now, 0u);
+  EXPECT_GT(inflight.peak, 0u);
+  // Under the budget, plus at most one request per stream read while it was under.
+  EXPECT_LE(inflight.peak, kBudget + kStreams * batch_bytes);
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM events WHERE source = 'limits'"),
+            std::to_string(kStreams * kBatches * kEventsPerBatch));
+}
+
+TEST(RequestLimits, RequestLargerThanTheBudgetIsResourceExhausted) {
+  testing::TestDatabase db;
+  constexpr uint64_t kBudget = 1 << 20;
+  testing::TestServers servers(db.url(), {.max_inflight_bytes = kBudget});
+  auto stub = servers.IngestStub();
+  const v1::IngestRequest big = Batch("big", 2, 8000);  // ~1.5 MiB
+  ASSERT_GT(big.ByteSizeLong(), kBudget);
+  {
+    grpc::ClientContext ctx;
+    v1::IngestResponse response;
+    const grpc::Status s = stub->IngestBatch(&ctx, big, &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_NE(s.error_message().find("--max-inflight-bytes"), std::string::npos)
+        << s.error_message();
+  }
+  // On a stream: the batch before it is acknowledged, then the stream ends with the refusal.
+  grpc::ClientContext ctx;
+  auto stream = stub->Ingest(&ctx);
+  ASSERT_TRUE(stream->Write(Batch("small", 1, 10)));
+  (void)stream->Write(big);
+  stream->WritesDone();
+  std::vector<v1::IngestResponse> acks;
+  for (v1::IngestResponse r; stream->Read(&r);) acks.push_back(r);
+  const grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].batch_id(), 1u);
+  EXPECT_EQ(acks[0].accepted(), 10u);
+  for (int i = 0; i < 100 && servers.ingest_service().inflight_bytes().now > 0; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(servers.ingest_service().inflight_bytes().now, 0u);
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM events WHERE event_id LIKE 'big-%'"), "0");
+}
+
+}  // namespace
+}  // namespace sonar
