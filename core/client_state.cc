@@ -90,22 +90,23 @@ ClientState FoldHistory(std::span<const Event> history) {
   return state;
 }
 
-void AddHistoryContribution(std::span<const Event> sorted_history, int sign, QuarterDeltas& out) {
+namespace {
+
+// Continues a contribution (see AddHistoryContribution) from the person's `state` and placement
+// `current` over `events`, which start at an instant after every event already applied.
+void AddContributionFrom(std::span<const Event> events, int sign, ClientState& state,
+                         Placement& current, QuarterDeltas& out) {
   auto add = [&out](int quarter, const Placement& p, int64_t n) {
     if (p.cell == Cell::kNone) return;
     auto [it, inserted] = out.try_emplace(DeltaKey{quarter, p.municipality_code, p.cell}, 0);
     it->second += n;
     if (it->second == 0) out.erase(it);
   };
-  ClientState state;
-  Placement current;
   size_t i = 0;
-  while (i < sorted_history.size()) {
+  while (i < events.size()) {
     // Events at one instant take effect together; only the placement after all of them counts.
-    const Instant at = sorted_history[i].occurred_at;
-    for (; i < sorted_history.size() && sorted_history[i].occurred_at == at; ++i) {
-      ApplyEvent(sorted_history[i], state);
-    }
+    const Instant at = events[i].occurred_at;
+    for (; i < events.size() && events[i].occurred_at == at; ++i) ApplyEvent(events[i], state);
     Placement next = PlacementOf(state);
     if (next == current) continue;
     const int quarter = QuarterOf(at).Index();
@@ -115,15 +116,46 @@ void AddHistoryContribution(std::span<const Event> sorted_history, int sign, Qua
   }
 }
 
+bool SameEvent(const Event& a, const Event& b) {
+  return a.occurred_at == b.occurred_at && a.kind == b.kind && a.registrant == b.registrant &&
+         a.event_id == b.event_id && a.source == b.source &&
+         a.municipality_code == b.municipality_code;
+}
+
+}  // namespace
+
+void AddHistoryContribution(std::span<const Event> sorted_history, int sign, QuarterDeltas& out) {
+  ClientState state;
+  Placement current;
+  AddContributionFrom(sorted_history, sign, state, current, out);
+}
+
 void AddHistoryChange(std::span<const Event> before, std::span<const Event> after,
                       QuarterDeltas& quarter_deltas, LiveDeltas& live_deltas) {
-  AddHistoryContribution(before, -1, quarter_deltas);
-  AddHistoryContribution(after, +1, quarter_deltas);
-  ClientState before_state, after_state;
-  for (const Event& e : before) ApplyEvent(e, before_state);
-  for (const Event& e : after) ApplyEvent(e, after_state);
-  const Placement old_place = PlacementOf(before_state);
-  const Placement new_place = PlacementOf(after_state);
+  // Both histories step identically through the instants they share in full (a new event is
+  // usually recent, so that is most of them): those steps cancel and are only replayed here.
+  size_t common = 0;
+  const size_t shorter = std::min(before.size(), after.size());
+  while (common < shorter && SameEvent(before[common], after[common])) ++common;
+  if (common == before.size() && common == after.size()) return;  // no change
+  Instant first_difference;
+  if (common == before.size()) {
+    first_difference = after[common].occurred_at;
+  } else if (common == after.size()) {
+    first_difference = before[common].occurred_at;
+  } else {
+    first_difference = std::min(before[common].occurred_at, after[common].occurred_at);
+  }
+  while (common > 0 && before[common - 1].occurred_at >= first_difference) --common;
+  ClientState shared_state;
+  for (const Event& e : before.first(common)) ApplyEvent(e, shared_state);
+  const Placement shared_place = PlacementOf(shared_state);
+
+  ClientState before_state = shared_state, after_state = shared_state;
+  Placement old_place = shared_place, new_place = shared_place;
+  AddContributionFrom(before.subspan(common), -1, before_state, old_place, quarter_deltas);
+  AddContributionFrom(after.subspan(common), +1, after_state, new_place, quarter_deltas);
+  // old_place/new_place are now the placements after all of each history's events.
   if (old_place == new_place) return;
   auto add = [&live_deltas](const Placement& p, int64_t n) {
     if (p.cell == Cell::kNone) return;

@@ -1,15 +1,14 @@
 #include "ingest/batch_processor.h"
 
 #include <algorithm>
-#include <map>
+#include <unordered_map>
 #include <utility>
 
 #include "core/validation.h"
+#include "ingest/event_key.h"
 
 namespace sonar::ingest {
 namespace {
-
-using EventKey = std::pair<std::string_view, std::string_view>;  // (source, event_id)
 
 // Identifiers are echoed back and stored only when they are plain printable ASCII of a sane
 // length; anything else (invalid UTF-8, control bytes) could break a log line or a text column.
@@ -26,7 +25,8 @@ BatchProcessor::Triage BatchProcessor::TriageBatch(std::span<const IncomingEvent
                                                    const core::ReferenceData& reference) {
   Triage t;
   // Keys point into `events`; validation has not changed source or event_id.
-  std::map<EventKey, size_t> first_by_key;
+  std::unordered_map<EventKey, size_t, EventKeyHash> first_by_key;
+  first_by_key.reserve(events.size());
   for (size_t i = 0; i < events.size(); ++i) {
     const IncomingEvent& in = events[i];
     if (!in.event) {
@@ -38,7 +38,8 @@ BatchProcessor::Triage BatchProcessor::TriageBatch(std::span<const IncomingEvent
       t.rejected.emplace_back(i, *std::move(rejection));
       continue;
     }
-    auto [it, inserted] = first_by_key.try_emplace({in.event->source, in.event->event_id}, i);
+    auto [it, inserted] =
+        first_by_key.try_emplace(EventKey{in.event->source, in.event->event_id}, i);
     if (inserted) {
       t.candidates.push_back(i);
     } else {
@@ -67,7 +68,8 @@ BatchProcessor::BatchProcessor(BatchStore& store, const core::ReferenceData& ref
 
 absl::StatusOr<BatchResult> BatchProcessor::Process(std::span<const IncomingEvent> events,
                                                     const BatchMeta& meta, core::Instant now,
-                                                    const PayloadOf& payload_of) {
+                                                    const PayloadOf& payload_of,
+                                                    std::span<const uint32_t> request_index) {
   // Validation sees what the producer sent (the BSN guard must); everything after it, and the
   // database, only the pseudonyms.
   const Triage triage = TriageBatch(events, now, reference_);
@@ -84,7 +86,7 @@ absl::StatusOr<BatchResult> BatchProcessor::Process(std::span<const IncomingEven
   }
   absl::Status last;
   for (int attempt = 1; attempt <= max_attempts_; ++attempt) {
-    auto result = Attempt(events, triage, meta, payload_of);
+    auto result = Attempt(events, triage, meta, payload_of, request_index);
     if (result.ok()) {
       result->attempts = attempt;
       return result;
@@ -97,7 +99,8 @@ absl::StatusOr<BatchResult> BatchProcessor::Process(std::span<const IncomingEven
 
 absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEvent> events,
                                                     Triage triage, const BatchMeta& meta,
-                                                    const PayloadOf& payload_of) {
+                                                    const PayloadOf& payload_of,
+                                                    std::span<const uint32_t> request_index) {
   auto tx = store_.Begin();
   if (!tx.ok()) return tx.status();
   BatchTransaction& txn = **tx;
@@ -118,16 +121,22 @@ absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEven
   if (!stored.ok()) return stored.status();
 
   BatchResult result;
-  std::map<std::string_view, std::vector<const core::Event*>> added_by_ref;
-  // What each key holds after this batch: the stored event, or the one this batch inserted.
-  std::map<size_t, const core::Event*> content_by_first_index;
+  // (client_ref, event) for every inserted event, sorted by ref below.
+  std::vector<std::pair<std::string_view, const core::Event*>> added;
+  added.reserve(triage.candidates.size());
+  // What each key holds after this batch: the stored event, or the one this batch inserted; by
+  // the index of the key's first occurrence.
+  std::vector<const core::Event*> content_by_first_index(triage.repeats.empty() ? 0
+                                                                                : events.size());
   for (size_t c = 0; c < triage.candidates.size(); ++c) {
     const size_t i = triage.candidates[c];
     const std::optional<core::Event>& existing = (*stored)[c];
-    content_by_first_index[i] = existing ? &*existing : &*events[i].event;
+    if (!content_by_first_index.empty()) {
+      content_by_first_index[i] = existing ? &*existing : &*events[i].event;
+    }
     if (!existing) {
       ++result.accepted;
-      added_by_ref[events[i].event->client_ref].push_back(&*events[i].event);
+      added.emplace_back(events[i].event->client_ref, &*events[i].event);
     } else if (existing->SameContent(*events[i].event)) {
       ++result.duplicates;
     } else {
@@ -147,14 +156,18 @@ absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEven
   core::LiveDeltas live_deltas;
   std::vector<std::string> changed_refs;
   std::vector<std::vector<core::Event>> changed_histories;
-  for (size_t p = 0; p < refs.size(); ++p) {
-    auto added = added_by_ref.find(refs[p]);
-    if (added == added_by_ref.end()) continue;
+  std::stable_sort(added.begin(), added.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  auto next_added = added.begin();
+  for (size_t p = 0; p < refs.size() && next_added != added.end(); ++p) {
+    if (next_added->first != refs[p]) continue;  // refs is sorted and holds every added ref
     std::vector<core::Event>& before = (*histories)[p];
     core::SortHistory(before);
-    std::vector<core::Event> after = before;
-    for (const core::Event* e : added->second) {
-      after.push_back(*e);
+    std::vector<core::Event> after;
+    after.reserve(before.size() + 1);
+    after = before;
+    for (; next_added != added.end() && next_added->first == refs[p]; ++next_added) {
+      after.push_back(*next_added->second);
       after.back().client_ref.clear();  // the history row is keyed by the person already
     }
     core::SortHistory(after);
@@ -172,11 +185,10 @@ absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEven
   for (const auto& [i, rejection] : triage.rejected) {
     const IncomingEvent& in = events[i];
     const std::string echo_id = Printable(in.event_id, 128);
-    result.rejections.push_back(
-        {static_cast<uint32_t>(i), echo_id, rejection.code, rejection.reason});
-    quarantine.push_back({static_cast<uint32_t>(i), Printable(in.source, 64), echo_id,
-                          rejection.code, rejection.reason,
-                          payload_of ? payload_of(i) : std::string()});
+    const uint32_t index = request_index.empty() ? static_cast<uint32_t>(i) : request_index[i];
+    result.rejections.push_back({index, echo_id, rejection.code, rejection.reason});
+    quarantine.push_back({index, Printable(in.source, 64), echo_id, rejection.code,
+                          rejection.reason, payload_of ? payload_of(index) : std::string()});
   }
   if (auto s = txn.Quarantine(quarantine); !s.ok()) return s;
 

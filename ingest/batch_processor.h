@@ -55,9 +55,12 @@ class BatchProcessor final {
                  const Pseudonymizer* pseudonymizer = nullptr);
 
   // Commits the batch; on error nothing of it is stored (and it must not be acknowledged).
+  // `request_index` (empty: the identity) gives each event's position in the request when
+  // `events` is a part of it; rejections, quarantine records and `payload_of` use those positions.
   [[nodiscard]] absl::StatusOr<BatchResult> Process(std::span<const IncomingEvent> events,
                                                     const BatchMeta& meta, core::Instant now,
-                                                    const PayloadOf& payload_of);
+                                                    const PayloadOf& payload_of,
+                                                    std::span<const uint32_t> request_index = {});
 
  private:
   // The batch after validation and in-batch deduplication.
@@ -70,7 +73,8 @@ class BatchProcessor final {
                                           const core::ReferenceData& reference);
   [[nodiscard]] absl::StatusOr<BatchResult> Attempt(std::span<const IncomingEvent> events,
                                                     Triage triage, const BatchMeta& meta,
-                                                    const PayloadOf& payload_of);
+                                                    const PayloadOf& payload_of,
+                                                    std::span<const uint32_t> request_index);
 
   BatchStore& store_;
   const core::ReferenceData& reference_;

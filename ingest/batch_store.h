@@ -35,14 +35,21 @@ struct QuarantinedEvent {
 struct BatchMeta {
   std::string stream_id;  // which stream or call the batch came on, for inspection
   uint64_t batch_id = 0;  // the producer's batch id
+  // A request may be committed as several transactions, one per ingest worker, each holding the
+  // events of a disjoint set of persons (see IngestPipeline): this transaction is part `part`
+  // (0-based) of `parts`.
+  uint32_t part = 0;
+  uint32_t parts = 1;
 };
 
 class BatchTransaction {
  public:
   virtual ~BatchTransaction() = default;
 
-  // Locks the persons (sorted, distinct client refs) for the rest of the transaction and returns
-  // each one's stored history (empty for a new person), in the same order.
+  // Locks the persons (sorted, distinct client refs) that already exist for the rest of the
+  // transaction and returns each one's stored history (empty for a new person), in the same
+  // order. A new person is created by Commit; if another transaction creates them first, Commit
+  // fails with ABORTED and the retry sees their history.
   [[nodiscard]] virtual absl::StatusOr<std::vector<std::vector<core::Event>>> LockHistories(
       std::span<const std::string> sorted_client_refs) = 0;
 
@@ -61,7 +68,8 @@ class BatchTransaction {
 
   [[nodiscard]] virtual absl::Status Quarantine(std::span<const QuarantinedEvent> events) = 0;
 
-  // Durable on OK. Returns the batch's ingest position (monotonic per database).
+  // Durable on OK. Returns the batch's ingest position (monotonic per database). ABORTED (nothing
+  // stored) when the batch must be retried.
   [[nodiscard]] virtual absl::StatusOr<int64_t> Commit(const BatchMeta& meta, uint32_t accepted,
                                                        uint32_t duplicates, uint32_t rejected) = 0;
 };

@@ -1,6 +1,18 @@
 #include "ingest/ingest_pipeline.h"
 
+#include <algorithm>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "ingest/event_key.h"
+
 namespace sonar::ingest {
+namespace {
+
+constexpr uint32_t kNoWorker = ~uint32_t{0};
+
+}  // namespace
 
 IngestPipeline::IngestPipeline(StoreFactory factory, const core::ReferenceData& reference,
                                Clock clock, PipelineOptions options)
@@ -8,19 +20,81 @@ IngestPipeline::IngestPipeline(StoreFactory factory, const core::ReferenceData& 
       factory_(std::move(factory)),
       clock_(std::move(clock)),
       options_(options) {
-  for (int w = 0; w < options_.workers; ++w) threads_.emplace_back([this, w] { RunWorker(w); });
+  const int workers = std::max(options_.workers, 1);
+  for (int w = 0; w < workers; ++w) workers_.push_back(std::make_unique<Worker>());
+  for (int w = 0; w < workers; ++w) threads_.emplace_back([this, w] { RunWorker(w); });
 }
 
 IngestPipeline::~IngestPipeline() { Shutdown(); }
 
+// A person's events go to the worker given by a hash of their client_ref. The ref is hashed as
+// sent: the pseudonym is a function of it, so this partitions pseudonymised persons alike,
+// without computing a MAC on the caller's thread. Repeats of a (source, event_id) key follow its
+// first occurrence; events that could not be decoded join the first part.
+std::vector<uint32_t> IngestPipeline::WorkerOf(const std::vector<IncomingEvent>& events) const {
+  const size_t n = workers_.size();
+  std::vector<uint32_t> out(events.size(), 0);
+  if (n <= 1) return out;
+  std::unordered_map<EventKey, uint32_t, EventKeyHash> by_key;
+  by_key.reserve(events.size());
+  uint32_t first_worker = kNoWorker;
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (!events[i].event) {
+      out[i] = kNoWorker;
+      continue;
+    }
+    const core::Event& e = *events[i].event;
+    const auto worker =
+        static_cast<uint32_t>(std::hash<std::string_view>()(e.client_ref) % n);
+    out[i] = by_key.try_emplace(EventKey{e.source, e.event_id}, worker).first->second;
+    if (first_worker == kNoWorker) first_worker = out[i];
+  }
+  if (first_worker == kNoWorker) first_worker = 0;
+  for (uint32_t& w : out) {
+    if (w == kNoWorker) w = first_worker;
+  }
+  return out;
+}
+
 bool IngestPipeline::Submit(std::vector<IncomingEvent> events, BatchMeta meta, PayloadOf payload_of,
                             Done done) {
+  auto batch = std::make_shared<Batch>();
+  batch->meta = std::move(meta);
+  batch->payload_of = std::move(payload_of);
+  batch->done = std::move(done);
+
+  std::vector<std::pair<uint32_t, Job>> jobs;  // (worker, part)
+  const std::vector<uint32_t> worker_of = WorkerOf(events);
+  if (std::all_of(worker_of.begin(), worker_of.end(),
+                  [&](uint32_t w) { return w == worker_of.front(); })) {
+    // One part: the request as it is (an empty request_index means positions are unchanged).
+    jobs.emplace_back(worker_of.empty() ? 0 : worker_of.front(), Job{});
+    jobs.back().second.events = std::move(events);
+  } else {
+    std::vector<Job> by_worker(workers_.size());
+    for (size_t i = 0; i < events.size(); ++i) {
+      Job& job = by_worker[worker_of[i]];
+      job.events.push_back(std::move(events[i]));
+      job.request_index.push_back(static_cast<uint32_t>(i));
+    }
+    for (uint32_t w = 0; w < by_worker.size(); ++w) {
+      if (!by_worker[w].events.empty()) jobs.emplace_back(w, std::move(by_worker[w]));
+    }
+  }
+  const auto parts = static_cast<uint32_t>(jobs.size());
+  batch->meta.parts = parts;
+  batch->parts_unstarted = batch->parts_pending = static_cast<int>(parts);
+  for (uint32_t p = 0; p < parts; ++p) {
+    jobs[p].second.batch = batch;
+    jobs[p].second.part = p;
+  }
   {
     std::lock_guard lock(mu_);
-    if (stopping_ || queue_.size() >= options_.queue_capacity) return false;
-    queue_.push_back({std::move(events), std::move(meta), std::move(payload_of), std::move(done)});
+    if (stopping_ || queued_batches_ >= options_.queue_capacity) return false;
+    ++queued_batches_;
+    for (auto& [w, job] : jobs) workers_[w]->queue.push_back(std::move(job));
   }
-  cv_.notify_one();
+  for (const auto& entry : jobs) workers_[entry.first]->cv.notify_one();
   return true;
 }
 
@@ -30,7 +104,7 @@ void IngestPipeline::Shutdown() {
     if (stopping_ && threads_.empty()) return;
     stopping_ = true;
   }
-  cv_.notify_all();
+  for (const auto& worker : workers_) worker->cv.notify_all();
   for (std::thread& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -48,13 +122,14 @@ PipelineStats IngestPipeline::Stats() const {
   s.events_duplicate = events_duplicate_.load();
   s.events_rejected = events_rejected_.load();
   std::lock_guard lock(mu_);
-  s.queued = queue_.size();
+  s.queued = queued_batches_;
   return s;
 }
 
 void IngestPipeline::RunWorker(int worker) {
   std::unique_ptr<BatchStore> store = factory_(worker);
   BatchProcessor processor(*store, reference_, options_.max_attempts, options_.pseudonymizer);
+  Worker& self = *workers_[worker];
   bool counted_healthy = false;
   auto set_healthy = [&](bool healthy) {
     if (healthy != counted_healthy) {
@@ -67,24 +142,63 @@ void IngestPipeline::RunWorker(int worker) {
     Job job;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) break;  // stopping, and everything queued is done
-      job = std::move(queue_.front());
-      queue_.pop_front();
+      self.cv.wait(lock, [&] { return stopping_ || !self.queue.empty(); });
+      if (self.queue.empty()) break;  // stopping, and everything queued here is done
+      job = std::move(self.queue.front());
+      self.queue.pop_front();
+      if (--job.batch->parts_unstarted == 0) --queued_batches_;
     }
-    auto result = processor.Process(job.events, job.meta, clock_(), job.payload_of);
-    if (result.ok()) {
-      ++batches_committed_;
-      events_accepted_ += result->accepted;
-      events_duplicate_ += result->duplicates;
-      events_rejected_ += result->rejections.size();
-    } else {
-      ++batches_failed_;
+    bool failed_already;
+    {
+      std::lock_guard lock(job.batch->mu);
+      failed_already = !job.batch->failure.ok();
     }
+    if (failed_already) {
+      // Another part failed: the batch is not acknowledged, so committing this one is useless.
+      FinishPart(job, absl::AbortedError("another part of the batch failed"));
+      continue;
+    }
+    BatchMeta meta = job.batch->meta;
+    meta.part = job.part;
+    auto result = processor.Process(job.events, meta, clock_(), job.batch->payload_of,
+                                    job.request_index);
     set_healthy(store->Healthy());
-    job.done(std::move(result));
+    FinishPart(job, std::move(result));
   }
   set_healthy(false);
+}
+
+void IngestPipeline::FinishPart(Job& job, absl::StatusOr<BatchResult> result) {
+  Batch& batch = *job.batch;
+  {
+    std::lock_guard lock(batch.mu);
+    if (!result.ok()) {
+      if (batch.failure.ok()) batch.failure = result.status();
+    } else {
+      BatchResult& m = batch.merged;
+      m.accepted += result->accepted;
+      m.duplicates += result->duplicates;
+      m.rejections.insert(m.rejections.end(), std::make_move_iterator(result->rejections.begin()),
+                          std::make_move_iterator(result->rejections.end()));
+      m.position = std::max(m.position, result->position);
+      m.attempts = std::max(m.attempts, result->attempts);
+    }
+    if (--batch.parts_pending > 0) return;
+  }
+  // The last part: no other thread refers to the batch's results any more.
+  if (!batch.failure.ok()) {
+    ++batches_failed_;
+    batch.done(batch.failure);
+    return;
+  }
+  BatchResult& merged = batch.merged;
+  std::sort(merged.rejections.begin(), merged.rejections.end(),
+            [](const EventRejection& a, const EventRejection& b) { return a.index < b.index; });
+  ++batches_committed_;
+  events_accepted_ += merged.accepted;
+  events_duplicate_ += merged.duplicates;
+  events_rejected_ += merged.rejections.size();
+  batch.done(std::move(merged));
 }
 
 }  // namespace sonar::ingest

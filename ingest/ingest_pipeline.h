@@ -2,6 +2,15 @@
 // queued batches. Bounded: Submit refuses work once `queue_capacity` batches wait, so memory
 // stays bounded whatever producers do; streams keep a few batches in flight each on top of that.
 //
+// Persons are partitioned across the workers by a hash of their client_ref: a batch is split
+// into one part per worker that has events for it, each part is its own transaction on that
+// worker, and `done` runs once, after every part has committed (results merged, rejections in
+// request order) or once one has failed (then the batch must not be acknowledged; parts that did
+// commit make a resend count their events as duplicates). So two transactions of one process
+// never touch the same person and never wait for each other's row locks on `clients`. All
+// occurrences of one (source, event_id) key in a batch go to the part of its first occurrence,
+// so in-batch duplicates and conflicts are decided exactly as for an unsplit batch.
+//
 // Thread-safe. Completion callbacks run on a worker thread and must not block.
 #pragma once
 
@@ -53,7 +62,7 @@ class IngestPipeline final {
   IngestPipeline& operator=(const IngestPipeline&) = delete;
 
   // Queues a batch; `done` runs once with its outcome. False (and `done` never runs) when the
-  // queue is full or the pipeline is shutting down.
+  // queue is full or the pipeline is shutting down. Batches complete in any order.
   [[nodiscard]] bool Submit(std::vector<IncomingEvent> events, BatchMeta meta, PayloadOf payload_of,
                             Done done);
 
@@ -65,14 +74,33 @@ class IngestPipeline final {
   [[nodiscard]] PipelineStats Stats() const;
 
  private:
-  struct Job {
-    std::vector<IncomingEvent> events;
+  // A submitted batch, shared by its parts.
+  struct Batch {
     BatchMeta meta;
     PayloadOf payload_of;
     Done done;
+    int parts_unstarted = 0;  // guarded by the pipeline's mu_
+    std::mutex mu;            // guards the rest
+    int parts_pending = 0;
+    absl::Status failure;
+    BatchResult merged;
+  };
+  // One worker's share of a batch.
+  struct Job {
+    std::shared_ptr<Batch> batch;
+    uint32_t part = 0;
+    std::vector<IncomingEvent> events;
+    std::vector<uint32_t> request_index;  // position of each event in the request
+  };
+  struct Worker {
+    std::deque<Job> queue;
+    std::condition_variable cv;
   };
 
+  // The worker for each event of a batch (see the class comment).
+  [[nodiscard]] std::vector<uint32_t> WorkerOf(const std::vector<IncomingEvent>& events) const;
   void RunWorker(int worker);
+  void FinishPart(Job& job, absl::StatusOr<BatchResult> result);
 
   const core::ReferenceData& reference_;
   StoreFactory factory_;
@@ -80,8 +108,8 @@ class IngestPipeline final {
   PipelineOptions options_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> queue_;
+  std::vector<std::unique_ptr<Worker>> workers_;  // the vector itself is fixed after construction
+  size_t queued_batches_ = 0;                      // batches with a part not yet started
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 

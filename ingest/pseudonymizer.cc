@@ -1,9 +1,12 @@
 #include "ingest/pseudonymizer.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/sha.h>
 
+#include <atomic>
 #include <cerrno>
 #include <fstream>
 #include <sstream>
@@ -12,6 +15,36 @@ namespace sonar::ingest {
 namespace {
 
 constexpr size_t kMinKeyBytes = 32;
+
+std::atomic<uint64_t> next_instance{1};
+
+struct MacCtxFree {
+  void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
+};
+
+// This thread's copy of the last keyed context it used.
+struct ThreadMac {
+  uint64_t instance = 0;
+  std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx;
+};
+thread_local ThreadMac thread_mac;
+
+// HMAC-SHA256 initialised with `key`; null on failure.
+std::shared_ptr<EVP_MAC_CTX> KeyedHmac(const std::string& key) {
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr);
+  if (mac == nullptr) return nullptr;
+  std::shared_ptr<EVP_MAC_CTX> ctx(EVP_MAC_CTX_new(mac), MacCtxFree());
+  EVP_MAC_free(mac);  // the context holds its own reference
+  if (!ctx) return nullptr;
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_END};
+  if (EVP_MAC_init(ctx.get(), reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                   params) != 1) {
+    return nullptr;
+  }
+  return ctx;
+}
 
 std::string Base64Url(const unsigned char* data, size_t size) {
   static constexpr char kAlphabet[] =
@@ -64,16 +97,42 @@ absl::StatusOr<Pseudonymizer> Pseudonymizer::FromKey(std::string key) {
     id.push_back(kHex[digest[i] >> 4]);
     id.push_back(kHex[digest[i] & 15]);
   }
-  return Pseudonymizer(std::move(key), std::move(id));
+  std::shared_ptr<EVP_MAC_CTX> keyed = KeyedHmac(key);
+  if (!keyed) return absl::InternalError("HMAC-SHA256 is not available");
+  return Pseudonymizer(std::move(key), std::move(id), std::move(keyed));
 }
+
+Pseudonymizer::Pseudonymizer(std::string key, std::string key_id,
+                             std::shared_ptr<evp_mac_ctx_st> keyed)
+    : key_(std::move(key)),
+      key_id_(std::move(key_id)),
+      keyed_(std::move(keyed)),
+      instance_(next_instance++) {}
 
 std::string Pseudonymizer::Apply(std::string_view client_ref) const {
   unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_size = 0;
-  HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
-       reinterpret_cast<const unsigned char*>(client_ref.data()), client_ref.size(), mac,
-       &mac_size);
-  return key_id_ + "." + Base64Url(mac, mac_size);
+  size_t mac_size = 0;
+  const auto* data = reinterpret_cast<const unsigned char*>(client_ref.data());
+  if (thread_mac.instance != instance_) {
+    thread_mac.ctx.reset(EVP_MAC_CTX_dup(keyed_.get()));
+    thread_mac.instance = thread_mac.ctx ? instance_ : 0;
+  }
+  // Re-initialising without a key restarts the MAC with the key already set.
+  EVP_MAC_CTX* ctx = thread_mac.ctx.get();
+  if (ctx == nullptr || EVP_MAC_init(ctx, nullptr, 0, nullptr) != 1 ||
+      EVP_MAC_update(ctx, data, client_ref.size()) != 1 ||
+      EVP_MAC_final(ctx, mac, &mac_size, sizeof(mac)) != 1) {
+    thread_mac = {};  // e.g. out of memory: the one-shot form, and a fresh copy next time
+    unsigned int size = 0;
+    HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()), data, client_ref.size(), mac,
+         &size);
+    mac_size = size;
+  }
+  std::string out;
+  out.reserve(key_id_.size() + 1 + 4 * ((mac_size + 2) / 3));
+  out.append(key_id_).push_back('.');
+  out.append(Base64Url(mac, mac_size));
+  return out;
 }
 
 }  // namespace sonar::ingest

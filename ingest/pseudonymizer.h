@@ -4,13 +4,19 @@
 // database cannot be linked back to what producers sent. The key id (from the key itself) is
 // stored with every pseudonym, so a key rotation is visible in the data.
 //
-// Immutable after construction; thread-safe.
+// Immutable after construction; thread-safe. Each thread keeps its own copy of the keyed MAC
+// context (made once per thread and key, see Apply), so pseudonymising an event costs no
+// algorithm fetch or key schedule.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
+
+struct evp_mac_ctx_st;  // OpenSSL's EVP_MAC_CTX
 
 namespace sonar::ingest {
 
@@ -26,10 +32,13 @@ class Pseudonymizer final {
   [[nodiscard]] const std::string& key_id() const { return key_id_; }
 
  private:
-  Pseudonymizer(std::string key, std::string key_id)
-      : key_(std::move(key)), key_id_(std::move(key_id)) {}
+  Pseudonymizer(std::string key, std::string key_id, std::shared_ptr<evp_mac_ctx_st> keyed);
   std::string key_;
   std::string key_id_;
+  // HMAC-SHA256 initialised with the key; never used directly, only duplicated per thread.
+  std::shared_ptr<evp_mac_ctx_st> keyed_;
+  // Identifies keyed_ for the per-thread copies (never reused, unlike an address).
+  uint64_t instance_ = 0;
 };
 
 }  // namespace sonar::ingest

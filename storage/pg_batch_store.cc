@@ -1,10 +1,12 @@
 #include "storage/pg_batch_store.h"
 
-#include <map>
+#include <algorithm>
 #include <pqxx/pqxx>
 #include <pqxx/transaction>
-#include <set>
+#include <unordered_map>
+#include <unordered_set>
 
+#include "ingest/event_key.h"
 #include "storage/history_codec.h"
 #include "storage/pg_status.h"
 #include "storage/sql_array.h"
@@ -12,12 +14,23 @@
 namespace sonar::storage {
 namespace {
 
-constexpr const char* kLockClients = R"sql(
-INSERT INTO clients AS c (client_ref)
-SELECT r FROM unnest($1::text[]) AS r ORDER BY r
-ON CONFLICT (client_ref) DO UPDATE SET client_ref = EXCLUDED.client_ref
-RETURNING client_ref, history)sql";
+using ingest::EventKey;
+using ingest::EventKeyHash;
 
+// Statements are prepared once per connection (see PgBatchStore::Begin).
+constexpr const char* kNextSeqName = "sonar_next_seq";
+constexpr const char* kNextSeq = "SELECT nextval(pg_get_serial_sequence('ingest_batches', 'seq'))";
+
+// Row-locks the persons that exist, in one order (no deadlocks between batches), without writing
+// a row version; the finishing statement then writes each changed person once. Persons not found
+// are created there, and a concurrent creation of the same person makes that fail (see
+// kFinishBatch).
+constexpr const char* kLockClientsName = "sonar_lock_clients";
+constexpr const char* kLockClients = R"sql(
+SELECT client_ref, history FROM clients WHERE client_ref = ANY($1::text[])
+ORDER BY client_ref FOR UPDATE)sql";
+
+constexpr const char* kInsertEventsName = "sonar_insert_events";
 constexpr const char* kInsertEvents = R"sql(
 INSERT INTO events (source, event_id, client_ref, occurred_at, kind, municipality_code,
                     registrant, batch_seq)
@@ -34,6 +47,7 @@ constexpr const char* kPruneChanges = R"sql(
 DELETE FROM count_changes WHERE committed_at < clock_timestamp() - interval '10 minutes')sql";
 constexpr int64_t kPruneEvery = 1024;
 
+constexpr const char* kSelectEventsName = "sonar_select_events";
 constexpr const char* kSelectEvents = R"sql(
 SELECT ev.source, ev.event_id, ev.client_ref,
        (EXTRACT(EPOCH FROM ev.occurred_at) * 1000000)::int8,
@@ -45,10 +59,20 @@ FROM events ev JOIN unnest($1::text[], $2::text[]) AS k(s, e)
 // batch's deltas also go into count_changes, the change feed of the query service's read model.
 // Publishes NOTIFY sonar_counts with the batch's position, which wakes live-count watchers in
 // any process (delivered when the transaction commits, coalesced per transaction).
+// Histories: persons locked by kLockClients are updated ($1, $2), new ones inserted ($23, $24).
+// Returns how many new persons were inserted: fewer than sent means another transaction created
+// one of them after kLockClients ran, and this batch was computed from an empty history; the
+// caller then rolls back and retries (ABORTED), and the retry locks and reads the stored one.
+constexpr const char* kFinishBatchName = "sonar_finish_batch";
 constexpr const char* kFinishBatch = R"sql(
 WITH histories AS (
   UPDATE clients AS c SET history = u.h
   FROM unnest($1::text[], $2::bytea[]) AS u(r, h) WHERE c.client_ref = u.r
+  RETURNING 1
+), new_clients AS (
+  INSERT INTO clients (client_ref, history)
+  SELECT r, h FROM unnest($23::text[], $24::bytea[]) AS u(r, h) ORDER BY r
+  ON CONFLICT (client_ref) DO NOTHING
   RETURNING 1
 ), quarters AS (
   INSERT INTO quarter_deltas AS q (quarter, municipality_code, cell, shard, n)
@@ -73,34 +97,47 @@ WITH histories AS (
        AS u(i, s, e, co, re, p)
   RETURNING 1
 )
-INSERT INTO ingest_batches (seq, stream_id, batch_id, accepted, duplicates, rejected)
-SELECT $11, $18, $19::numeric, $20, $21, $22
-FROM (SELECT pg_notify('sonar_counts', $11::text)) AS notify)sql";
+INSERT INTO ingest_batches (seq, stream_id, batch_id, accepted, duplicates, rejected, part, parts)
+SELECT $11, $18, $19::numeric, $20, $21, $22, $25, $26
+FROM (SELECT pg_notify('sonar_counts', $11::text)) AS notify
+RETURNING (SELECT count(*) FROM new_clients))sql";
+
+void PrepareBatchStatements(pqxx::connection& conn) {
+  conn.prepare(kNextSeqName, kNextSeq);
+  conn.prepare(kLockClientsName, kLockClients);
+  conn.prepare(kInsertEventsName, kInsertEvents);
+  conn.prepare(kSelectEventsName, kSelectEvents);
+  conn.prepare(kFinishBatchName, kFinishBatch);
+}
 
 class PgBatchTransaction final : public ingest::BatchTransaction {
  public:
   PgBatchTransaction(PgConnection& connection, pqxx::connection& conn)
       : connection_(connection), tx_(conn) {
-    seq_ = tx_.exec1("SELECT nextval(pg_get_serial_sequence('ingest_batches', 'seq'))")[0]
-               .as<int64_t>();
+    seq_ = tx_.exec_prepared(kNextSeqName)[0][0].as<int64_t>();
   }
 
   absl::StatusOr<std::vector<std::vector<core::Event>>> LockHistories(
       std::span<const std::string> refs) override {
     return Guard([&]() -> absl::StatusOr<std::vector<std::vector<core::Event>>> {
       std::vector<std::vector<core::Event>> out(refs.size());
+      existing_.clear();
       if (refs.empty()) return out;
       SqlArray arr;
-      std::map<std::string_view, size_t> index;
-      for (size_t i = 0; i < refs.size(); ++i) {
-        arr.Add(refs[i]);
-        index.emplace(refs[i], i);
-      }
-      for (const auto& row : tx_.exec_params(kLockClients, arr.Literal())) {
+      for (const std::string& ref : refs) arr.Add(ref);
+      const pqxx::result rows = tx_.exec_prepared(kLockClientsName, arr.Literal());
+      existing_.reserve(rows.size());
+      for (const auto& row : rows) {
+        const std::string_view ref(row[0].c_str(), row[0].size());
+        // `refs` is sorted bytewise; the rows come in the database's collation order.
+        const auto it = std::lower_bound(refs.begin(), refs.end(), ref);
+        if (it == refs.end() || *it != ref) return absl::InternalError("clients: unasked row");
         auto decoded = DecodeHistory(pqxx::binarystring(row[1]).str());
         if (!decoded) return absl::DataLossError("clients.history: undecodable history");
-        out[index.at(std::string_view(row[0].c_str(), row[0].size()))] = std::move(*decoded);
+        out[static_cast<size_t>(it - refs.begin())] = std::move(*decoded);
+        existing_.emplace_back(ref);
       }
+      std::sort(existing_.begin(), existing_.end());
       return out;
     });
   }
@@ -120,23 +157,28 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
         m.Add(ev.municipality_code);
         r.Add(static_cast<int64_t>(ev.registrant));
       }
-      std::set<std::pair<std::string, std::string>> inserted;
-      for (const auto& row :
-           tx_.exec_params(kInsertEvents, s.Literal(), e.Literal(), c.Literal(), t.Literal(),
-                           k.Literal(), m.Literal(), r.Literal(), seq_)) {
-        inserted.emplace(row[0].as<std::string>(), row[1].as<std::string>());
+      const pqxx::result inserted_rows =
+          tx_.exec_prepared(kInsertEventsName, s.Literal(), e.Literal(), c.Literal(), t.Literal(),
+                            k.Literal(), m.Literal(), r.Literal(), seq_);
+      if (inserted_rows.size() == events.size()) return out;
+      // Views into inserted_rows, which lives until the end of this function.
+      std::unordered_set<EventKey, EventKeyHash> inserted;
+      inserted.reserve(inserted_rows.size());
+      for (const auto& row : inserted_rows) {
+        inserted.insert({std::string_view(row[0].c_str(), row[0].size()),
+                         std::string_view(row[1].c_str(), row[1].size())});
       }
-      if (inserted.size() == events.size()) return out;
       SqlArray ks, ke;
-      std::map<std::pair<std::string, std::string>, size_t> missing;
+      std::unordered_map<EventKey, size_t, EventKeyHash> missing;  // views into `events`
+      missing.reserve(events.size() - inserted.size());
       for (size_t i = 0; i < events.size(); ++i) {
-        auto key = std::make_pair(events[i].source, events[i].event_id);
+        const EventKey key{events[i].source, events[i].event_id};
         if (inserted.count(key) != 0) continue;
-        ks.Add(key.first);
-        ke.Add(key.second);
-        missing.emplace(std::move(key), i);
+        ks.Add(key.source);
+        ke.Add(key.event_id);
+        missing.emplace(key, i);
       }
-      for (const auto& row : tx_.exec_params(kSelectEvents, ks.Literal(), ke.Literal())) {
+      for (const auto& row : tx_.exec_prepared(kSelectEventsName, ks.Literal(), ke.Literal())) {
         core::Event stored;
         stored.source = row[0].as<std::string>();
         stored.event_id = row[1].as<std::string>();
@@ -145,7 +187,7 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
         stored.kind = static_cast<core::EventKind>(row[4].as<int>());
         stored.municipality_code = row[5].as<std::string>();
         stored.registrant = static_cast<core::Registrant>(row[6].as<int>());
-        auto it = missing.find({stored.source, stored.event_id});
+        auto it = missing.find(EventKey{stored.source, stored.event_id});
         if (it != missing.end()) out[it->second] = std::move(stored);
       }
       return out;
@@ -155,8 +197,10 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
   absl::Status StoreHistories(std::span<const std::string> refs,
                               std::span<const std::vector<core::Event>> histories) override {
     for (size_t i = 0; i < refs.size(); ++i) {
-      history_refs_.Add(refs[i]);
-      history_blobs_.AddBytes(EncodeHistory(histories[i]));
+      const bool exists = std::binary_search(existing_.begin(), existing_.end(), refs[i]);
+      (exists ? history_refs_ : new_refs_).Add(refs[i]);
+      (exists ? history_blobs_ : new_blobs_).AddBytes(EncodeHistory(histories[i]));
+      if (!exists) ++new_persons_;
     }
     return absl::OkStatus();
   }
@@ -193,12 +237,18 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
                                  uint32_t duplicates, uint32_t rejected) override {
     return Guard([&]() -> absl::StatusOr<int64_t> {
       if (seq_ % kPruneEvery == 0) tx_.exec0(kPruneChanges);
-      tx_.exec_params(kFinishBatch, history_refs_.Literal(), history_blobs_.Literal(),
-                      q_quarter_.Literal(), q_code_.Literal(), q_cell_.Literal(), q_n_.Literal(),
-                      connection_.Shard(), l_code_.Literal(), l_cell_.Literal(), l_n_.Literal(),
-                      seq_, x_index_.Literal(), x_source_.Literal(), x_event_id_.Literal(),
-                      x_code_.Literal(), x_reason_.Literal(), x_payload_.Literal(), meta.stream_id,
-                      std::to_string(meta.batch_id), accepted, duplicates, rejected);
+      const pqxx::result finished = tx_.exec_prepared(
+          kFinishBatchName, history_refs_.Literal(), history_blobs_.Literal(),
+          q_quarter_.Literal(), q_code_.Literal(), q_cell_.Literal(), q_n_.Literal(),
+          connection_.Shard(), l_code_.Literal(), l_cell_.Literal(), l_n_.Literal(), seq_,
+          x_index_.Literal(), x_source_.Literal(), x_event_id_.Literal(), x_code_.Literal(),
+          x_reason_.Literal(), x_payload_.Literal(), meta.stream_id, std::to_string(meta.batch_id),
+          accepted, duplicates, rejected, new_refs_.Literal(), new_blobs_.Literal(),
+          static_cast<int>(meta.part), static_cast<int>(meta.parts));
+      if (finished.size() != 1 || finished[0][0].as<int64_t>() != new_persons_) {
+        // Not committed: the transaction is rolled back when it is destroyed.
+        return absl::AbortedError("a new person was created concurrently; batch to be retried");
+      }
       tx_.commit();
       return seq_;
     });
@@ -220,7 +270,10 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
   PgConnection& connection_;
   pqxx::work tx_;
   int64_t seq_ = 0;
-  SqlArray history_refs_, history_blobs_;
+  std::vector<std::string> existing_;  // sorted: locked persons that have a row
+  SqlArray history_refs_, history_blobs_;  // changed persons that have a row
+  SqlArray new_refs_, new_blobs_;          // changed persons to be created
+  int64_t new_persons_ = 0;
   SqlArray q_quarter_, q_code_, q_cell_, q_n_;
   SqlArray l_code_, l_cell_, l_n_;
   SqlArray x_index_, x_source_, x_event_id_, x_code_, x_reason_, x_payload_;
@@ -233,6 +286,10 @@ PgBatchStore::PgBatchStore(std::string database_url) : connection_(std::move(dat
 absl::StatusOr<std::unique_ptr<ingest::BatchTransaction>> PgBatchStore::Begin() {
   try {
     pqxx::connection& conn = connection_.Get();
+    if (prepared_generation_ != connection_.Generation()) {
+      PrepareBatchStatements(conn);
+      prepared_generation_ = connection_.Generation();
+    }
     return std::unique_ptr<ingest::BatchTransaction>(
         std::make_unique<PgBatchTransaction>(connection_, conn));
   } catch (...) {

@@ -1,10 +1,15 @@
 // ingest::BatchStore on PostgreSQL. A batch is one READ COMMITTED transaction:
 //   Begin          BEGIN; take the batch's ingest position from the sequence
-//   LockHistories  upsert the persons' rows in sorted order (row locks) and read their histories
+//   LockHistories  row-lock the persons that exist (SELECT ... ORDER BY client_ref FOR UPDATE)
+//                  and read their histories; nothing is written yet
 //   InsertEvents   insert new (source, event_id) keys in sorted order; read back existing ones
-//   Store/Add/Quarantine are buffered and written with the batch record in one statement at Commit
+//   Store/Add/Quarantine are buffered and written with the batch record in one statement at Commit:
+//                  one UPDATE per changed existing person, one INSERT per new one
 //   Commit         COMMIT
-// so a batch costs six round trips whatever its size.
+// so a batch costs six round trips whatever its size, and writes one row version per changed
+// person. Commit returns ABORTED (nothing committed; the caller retries the batch) when another
+// transaction created one of the batch's new persons after LockHistories. The statements are
+// prepared once per connection.
 //
 // Not thread-safe: one store per worker thread; it owns its connection.
 #pragma once
@@ -26,6 +31,7 @@ class PgBatchStore final : public ingest::BatchStore {
 
  private:
   PgConnection connection_;
+  uint64_t prepared_generation_ = 0;  // the connection generation the statements are prepared on
 };
 
 }  // namespace sonar::storage

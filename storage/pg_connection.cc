@@ -16,6 +16,7 @@ pqxx::connection& PgConnection::Get() {
   // connections (also of other processes) rarely touch the same counter row.
   shard_ = tx.exec1("SELECT pg_backend_pid() % 16")[0].as<int>();
   conn_ = std::move(conn);
+  ++generation_;
   return *conn_;
 }
 

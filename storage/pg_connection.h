@@ -1,6 +1,7 @@
 // One lazily (re)connected PostgreSQL connection. Not thread-safe: one per worker thread.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <pqxx/connection>
 #include <string>
@@ -22,11 +23,14 @@ class PgConnection final {
   [[nodiscard]] bool Ping();
   // The writer shard of this connection (0..15), stable while it is open.
   [[nodiscard]] int Shard() const { return shard_; }
+  // Changes whenever Get() opens a new connection (e.g. to prepare statements once per session).
+  [[nodiscard]] uint64_t Generation() const { return generation_; }
 
  private:
   std::string url_;
   std::unique_ptr<pqxx::connection> conn_;
   int shard_ = 0;
+  uint64_t generation_ = 0;
   bool broken_ = false;
 };
 

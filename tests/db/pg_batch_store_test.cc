@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <pqxx/pqxx>
 #include <random>
@@ -14,6 +15,7 @@
 #include "core/reference_data.h"
 #include "ingest/batch_processor.h"
 #include "storage/migrator.h"
+#include "storage/pg_verifier.h"
 #include "tests/support/test_database.h"
 
 namespace sonar {
@@ -219,6 +221,94 @@ TEST(PgBatchStore, ConcurrentWritersKeepCountersExact) {
                       "(SELECT municipality_code m, cell c, sum(n) s FROM live_counts GROUP BY 1, "
                       "2) d USING (m, c) WHERE coalesce(f.s, 0) <> coalesce(d.s, 0)"),
             "0");
+}
+
+// A store whose first transaction, right after locking, lets `interleave` run: to make another
+// transaction commit at exactly that point.
+class InterleavingStore final : public ingest::BatchStore {
+ public:
+  InterleavingStore(ingest::BatchStore& inner, std::function<void()> interleave)
+      : inner_(inner), interleave_(std::move(interleave)) {}
+  absl::StatusOr<std::unique_ptr<ingest::BatchTransaction>> Begin() override {
+    auto tx = inner_.Begin();
+    if (!tx.ok()) return tx.status();
+    return std::unique_ptr<ingest::BatchTransaction>(
+        std::make_unique<Tx>(std::move(*tx), begins_++ == 0 ? interleave_ : nullptr));
+  }
+  bool Healthy() const override { return inner_.Healthy(); }
+
+ private:
+  class Tx final : public ingest::BatchTransaction {
+   public:
+    Tx(std::unique_ptr<ingest::BatchTransaction> inner, std::function<void()> interleave)
+        : inner_(std::move(inner)), interleave_(std::move(interleave)) {}
+    absl::StatusOr<std::vector<std::vector<Event>>> LockHistories(
+        std::span<const std::string> refs) override {
+      auto r = inner_->LockHistories(refs);
+      if (interleave_) interleave_();
+      return r;
+    }
+    absl::StatusOr<std::vector<std::optional<Event>>> InsertEvents(
+        std::span<const Event> events) override {
+      return inner_->InsertEvents(events);
+    }
+    absl::Status StoreHistories(std::span<const std::string> refs,
+                                std::span<const std::vector<Event>> histories) override {
+      return inner_->StoreHistories(refs, histories);
+    }
+    absl::Status AddDeltas(const core::QuarterDeltas& q, const core::LiveDeltas& l) override {
+      return inner_->AddDeltas(q, l);
+    }
+    absl::Status Quarantine(std::span<const ingest::QuarantinedEvent> events) override {
+      return inner_->Quarantine(events);
+    }
+    absl::StatusOr<int64_t> Commit(const ingest::BatchMeta& meta, uint32_t a, uint32_t d,
+                                   uint32_t r) override {
+      return inner_->Commit(meta, a, d, r);
+    }
+
+   private:
+    std::unique_ptr<ingest::BatchTransaction> inner_;
+    std::function<void()> interleave_;
+  };
+
+  ingest::BatchStore& inner_;
+  std::function<void()> interleave_;
+  int begins_ = 0;
+};
+
+TEST(PgBatchStore, NewPersonCreatedConcurrentlyIsRetriedWithTheirHistory) {
+  testing::TestDatabase db;
+  const std::string ref = "PseudonymAbcdefgh0042";
+  // Another writer (another process, say) creates the person after this batch looked for them.
+  storage::PgBatchStore other_store(db.url());
+  ingest::BatchProcessor other(other_store, core::ReferenceData::Builtin());
+  std::vector<Event> theirs = {Make("c1", ref, At("2022-03-01"), EventKind::kClientRegistered,
+                                    "GM0654", core::Registrant::kUwv)};
+  absl::StatusOr<ingest::BatchResult> their_result;
+  storage::PgBatchStore store(db.url());
+  InterleavingStore interleaving(store, [&] {
+    their_result = other.Process(Incoming(theirs), {"other", 1}, kNow, nullptr);
+  });
+  ingest::BatchProcessor processor(interleaving, core::ReferenceData::Builtin());
+  std::vector<Event> ours = {
+      Make("c2", ref, At("2022-04-01"), EventKind::kTargetGroupEntered, "GM0654")};
+  auto result = processor.Process(Incoming(ours), {"test", 1}, kNow, nullptr);
+  ASSERT_TRUE(their_result.ok()) << their_result.status();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->attempts, 2);  // the first attempt found the person created meanwhile
+  EXPECT_EQ(result->accepted, 1u);
+  // One history with both events, and counts as if the two had come in one batch.
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM clients"), "1");
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM events"), "2");
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM ingest_batches"), "2");
+  const auto live = LiveCounts(db.url());
+  EXPECT_EQ(live, RecomputeFromEvents(db.url()));
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ((live.at({"GM0654", static_cast<int>(core::Cell::kUwvWithoutProfile)})), 1);
+  const auto report = storage::VerifyCounters(db.url());
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok());  // the stored history holds both events; counters add up
 }
 
 TEST(PgBatchStore, UnreachableDatabaseIsUnavailable) {

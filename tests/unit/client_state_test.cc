@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <random>
+#include <string>
 #include <vector>
 
 namespace sonar::core {
@@ -208,6 +210,55 @@ TEST(AddHistoryChangeTest, LateEventInTheMiddle) {
   EXPECT_EQ(qd, diff);
   // The final placement (register only in Borsele) did not change.
   EXPECT_TRUE(live.empty());
+}
+
+// AddHistoryChange replays only the instants where the histories differ; it must equal the full
+// definition (contribution after - contribution before; placement after all events) for any
+// histories, including new events at, before and after existing instants.
+TEST(AddHistoryChangeTest, EqualsTheFullDefinitionOnRandomHistories) {
+  std::mt19937 rng(12345);
+  const char* codes[] = {"GM0654", "GM0664", "GM0677"};
+  const EventKind kinds[] = {EventKind::kClientRegistered,   EventKind::kClientDeregistered,
+                             EventKind::kProfileCompleted,   EventKind::kProfileWithdrawn,
+                             EventKind::kRegistrantChanged,  EventKind::kClientMoved,
+                             EventKind::kTargetGroupEntered, EventKind::kTargetGroupLeft};
+  std::vector<std::string> ids;
+  for (int i = 0; i < 64; ++i) ids.push_back("e-" + std::to_string(i));
+  auto random_event = [&](int id) {
+    const Instant at = Utc("2021-01-01") + hours{24 * static_cast<int>(rng() % 12) * 30};
+    return Make(rng() % 2 ? "sonar" : "doelgroepregister", ids[id].c_str(), at,
+                kinds[rng() % 8], codes[rng() % 3],
+                rng() % 2 ? Registrant::kUwv : Registrant::kGemeente);
+  };
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<Event> before;
+    const int n_before = static_cast<int>(rng() % 8);
+    for (int i = 0; i < n_before; ++i) before.push_back(random_event(i));
+    SortHistory(before);
+    std::vector<Event> after = before;
+    const int n_added = 1 + static_cast<int>(rng() % 3);
+    for (int i = 0; i < n_added; ++i) after.push_back(random_event(32 + i));
+    SortHistory(after);
+
+    QuarterDeltas qd;
+    LiveDeltas live;
+    AddHistoryChange(before, after, qd, live);
+
+    QuarterDeltas want = Contribution(after);
+    for (const auto& [key, n] : Contribution(before)) {
+      if ((want[key] -= n) == 0) want.erase(key);
+    }
+    ASSERT_EQ(qd, want) << "round " << round;
+    LiveDeltas want_live;
+    const Placement old_place = PlacementOf(FoldHistory(before));
+    const Placement new_place = PlacementOf(FoldHistory(after));
+    if (!(old_place == new_place)) {
+      if (old_place.cell != Cell::kNone) want_live[{old_place.municipality_code, old_place.cell}] -= 1;
+      if (new_place.cell != Cell::kNone) want_live[{new_place.municipality_code, new_place.cell}] += 1;
+      std::erase_if(want_live, [](const auto& kv) { return kv.second == 0; });
+    }
+    ASSERT_EQ(live, want_live) << "round " << round;
+  }
 }
 
 TEST(AddHistoryChangeTest, LiveDeltasFollowTheFinalPlacement) {

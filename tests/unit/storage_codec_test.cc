@@ -98,16 +98,59 @@ TEST(HistoryCodecTest, ExtremeTimes) {
   ExpectSame(*decoded, h);
 }
 
-TEST(HistoryCodecTest, LittleEndianLayout) {
-  const std::string bytes = EncodeHistory(
-      std::vector<Event>{Make("s", "e", 0x0102030405060708, EventKind::kClientRegistered, "GM0654",
-                              Registrant::kGemeente)});
-  ASSERT_EQ(bytes.size(), 1u + 8 + 2 + 2 + 2 + 7);
-  EXPECT_EQ(bytes[0], 1);
-  EXPECT_EQ(bytes[1], 0x08);
-  EXPECT_EQ(bytes[8], 0x01);
-  EXPECT_EQ(bytes[9], 1);   // kind
-  EXPECT_EQ(bytes[10], 1);  // registrant
+TEST(HistoryCodecTest, Version1RowsStillDecode) {
+  // Written by the first version of the codec: occurred_at little-endian, kind, registrant,
+  // then length-prefixed source, event_id and municipality code.
+  std::string v1 = {1, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 1, 1};
+  v1 += std::string("\x01s\x01" "e\x06GM0654", 11);
+  v1 += std::string("\x00\x00\x00\x00\x00\x00\x00\x00\x08\x00", 10);
+  v1 += std::string("\x01s\x02" "e2\x00", 6);
+  const auto decoded = DecodeHistory(v1);
+  ASSERT_TRUE(decoded.has_value());
+  ExpectSame(*decoded,
+             {Make("s", "e", 0x0102030405060708, EventKind::kClientRegistered, "GM0654",
+                   Registrant::kGemeente),
+              Make("s", "e2", 0, EventKind::kTargetGroupLeft, "", Registrant::kUnspecified)});
+  // Re-encoded in the current version, same content.
+  const auto again = DecodeHistory(EncodeHistory(*decoded));
+  ASSERT_TRUE(again.has_value());
+  ExpectSame(*again, *decoded);
+}
+
+TEST(HistoryCodecTest, Version2Layout) {
+  const std::string bytes = EncodeHistory(std::vector<Event>{
+      Make("sonar", "e", 1, EventKind::kClientRegistered, "GM0654", Registrant::kUwv),
+      Make("sonar", "f", 3, EventKind::kClientMoved, "XX1", Registrant::kUnspecified)});
+  const std::string want = std::string("\x02", 1) +
+                           // new source "sonar", +1 µs (zigzag 2), kind 1 | UWV << 4, 655, "e"
+                           std::string("\x00\x05sonar\x02\x21\x8f\x05\x01" "e", 13) +
+                           // source #1, +2 µs (zigzag 4), kind 6, inline code "XX1", "f"
+                           std::string("\x01\x04\x06\x91\x4e\x03XX1\x01" "f", 11);
+  EXPECT_EQ(bytes, want);
+}
+
+TEST(HistoryCodecTest, Version2IsSmallerForTypicalHistories) {
+  std::vector<Event> h;
+  for (int i = 0; i < 5; ++i) {
+    h.push_back(Make("sonar", "ev-0123456789abcde" + std::to_string(i),
+                     1'644'494'400'000'000 + i * 86'400'000'000LL, EventKind::kClientMoved,
+                     "GM0654", Registrant::kUnspecified));
+  }
+  const std::string v2 = EncodeHistory(h);
+  EXPECT_EQ(v2[0], 2);
+  EXPECT_LT(v2.size(), 1 + 5 * 44 * 3 / 4);  // version 1: 44 bytes per event here
+}
+
+TEST(HistoryCodecTest, NegativeAndUnorderedTimes) {
+  const std::vector<Event> h = {
+      Make("a", "b", -5, EventKind::kProfileCompleted, "", Registrant::kUnspecified),
+      Make("a", "c", INT64_MIN, EventKind::kProfileWithdrawn, "GM9999", Registrant::kGemeente),
+      Make("z", "d", INT64_MAX, EventKind::kClientDeregistered, "GM0000", Registrant::kUwv),
+      Make("a", "e", 7, EventKind::kClientMoved, "gm0654", Registrant::kUnspecified),
+  };
+  const auto decoded = DecodeHistory(EncodeHistory(h));
+  ASSERT_TRUE(decoded.has_value());
+  ExpectSame(*decoded, h);
 }
 
 TEST(HistoryCodecTest, RejectsEveryTruncationInsideAnEvent) {
@@ -133,11 +176,11 @@ TEST(HistoryCodecTest, RejectsEveryTruncationInsideAnEvent) {
 
 TEST(HistoryCodecTest, RejectsWrongVersionAndTrailingGarbage) {
   std::string bytes = EncodeHistory(SampleHistory());
-  bytes[0] = 2;
+  bytes[0] = 3;
   EXPECT_FALSE(DecodeHistory(bytes).has_value());
   bytes[0] = 0;
   EXPECT_FALSE(DecodeHistory(bytes).has_value());
-  EXPECT_FALSE(DecodeHistory(std::string_view("\x02", 1)).has_value());
+  EXPECT_FALSE(DecodeHistory(std::string_view("\x03", 1)).has_value());
   std::string trailing = EncodeHistory(SampleHistory());
   trailing.push_back('\x07');
   EXPECT_FALSE(DecodeHistory(trailing).has_value());
