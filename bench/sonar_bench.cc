@@ -54,7 +54,7 @@ struct Options {
   bool no_pseudonymise = false;
   bool national = false;
   PopulationOptions population;
-  int streams = 2, batch_size = 500, in_flight = 4, ingest_workers = 2, query_workers = 2;
+  int streams = 2, batch_size = 1000, in_flight = 4, ingest_workers = 2, query_workers = 2;
   double tail_share = 0.2;
   uint64_t naive_sample = 5000;
   double query_rate = 20;
