@@ -203,6 +203,7 @@ QueryServiceImpl::QueryServiceImpl(WorkerPool<QueryBackend>& backends,
   MarkMethodCallback(2, NewStrictUnaryHandler(this, &QueryServiceImpl::RenderQuarterReport));
   MarkMethodCallback(3, NewStrictUnaryHandler(this, &QueryServiceImpl::PublishQuarter));
   MarkMethodCallback(4, NewStrictUnaryHandler(this, &QueryServiceImpl::GetRevisionDiff));
+  MarkMethodCallback(5, NewStrictServerStreamingHandler(this, &QueryServiceImpl::WatchLiveCounts));
 }
 
 QueryServiceImpl::~QueryServiceImpl() = default;

@@ -11,7 +11,9 @@
 // How: it wraps the handler the generated code uses (grpc::internal::CallbackUnaryHandler) and
 // gives it a message allocator whose per-call holder records a failed parse; the failed parse is
 // then passed on as success with an empty request, and the method is never called for it.
-// (Streaming methods need raw ByteBuffer methods instead; see IngestServiceImpl.)
+// StrictServerStreamingHandler does the same for a server-streaming method (WatchLiveCounts):
+// gRPC's handler would finish such a call with UNIMPLEMENTED too. (Bidirectional streams use raw
+// ByteBuffer methods instead; see IngestServiceImpl.)
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -19,6 +21,9 @@
 #include <grpcpp/support/message_allocator.h>
 
 #include <functional>
+#include <mutex>
+#include <string>
+#include <unordered_set>
 #include <utility>
 
 namespace sonar::service {
@@ -86,6 +91,72 @@ template <class Service, class Request, class Response>
       [service, method](grpc::CallbackServerContext* context, const Request* request,
                         Response* response) {
         return (service->*method)(context, request, response);
+      });
+}
+
+// A server-streaming callback handler that answers INVALID_ARGUMENT to an undecodable request
+// (see above). gRPC's handler allocates the request in the call's arena and passes it on to
+// RunHandler; on a failed parse this one allocates an empty request instead, remembers its
+// address until RunHandler for that call, and then finishes the call without calling the method.
+template <class Request, class Response>
+class StrictServerStreamingHandler final : public grpc::internal::MethodHandler {
+ public:
+  using Method = std::function<grpc::ServerWriteReactor<Response>*(grpc::CallbackServerContext*,
+                                                                   const Request*)>;
+
+  explicit StrictServerStreamingHandler(Method method)
+      : inner_([this, method = std::move(method)](grpc::CallbackServerContext* context,
+                                                  const Request* request) {
+          if (TakeUndecodable(request)) {
+            return static_cast<grpc::ServerWriteReactor<Response>*>(
+                new Refused({grpc::StatusCode::INVALID_ARGUMENT,
+                             "request body is not a valid " + Request::descriptor()->full_name()}));
+          }
+          return method(context, request);
+        }) {}
+
+  void RunHandler(const HandlerParameter& param) override { inner_.RunHandler(param); }
+
+  void* Deserialize(grpc_call* call, grpc_byte_buffer* body, grpc::Status* status,
+                    void** handler_data) override {
+    void* request = inner_.Deserialize(call, body, status, handler_data);
+    if (status->ok()) return request;
+    auto* empty = new (grpc::g_core_codegen_interface->grpc_call_arena_alloc(call, sizeof(Request)))
+        Request();
+    {
+      std::lock_guard lock(mu_);
+      undecodable_.insert(empty);
+    }
+    *status = grpc::Status::OK;
+    return empty;
+  }
+
+ private:
+  class Refused final : public grpc::ServerWriteReactor<Response> {
+   public:
+    explicit Refused(grpc::Status status) { this->Finish(std::move(status)); }
+    void OnDone() override { delete this; }
+  };
+
+  bool TakeUndecodable(const Request* request) {
+    std::lock_guard lock(mu_);
+    return undecodable_.erase(request) != 0;
+  }
+
+  std::mutex mu_;
+  std::unordered_set<const void*> undecodable_;
+  grpc::internal::CallbackServerStreamingHandler<Request, Response> inner_;
+};
+
+// A StrictServerStreamingHandler calling `service->*method`; the caller takes ownership.
+template <class Service, class Request, class Response>
+[[nodiscard]] grpc::internal::MethodHandler* NewStrictServerStreamingHandler(
+    Service* service,
+    grpc::ServerWriteReactor<Response>* (Service::*method)(grpc::CallbackServerContext*,
+                                                           const Request*)) {
+  return new StrictServerStreamingHandler<Request, Response>(
+      [service, method](grpc::CallbackServerContext* context, const Request* request) {
+        return (service->*method)(context, request);
       });
 }
 

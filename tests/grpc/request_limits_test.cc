@@ -1,6 +1,6 @@
 // Requests the services must refuse or hold back, over real gRPC on loopback: undecodable bodies
-// (INVALID_ARGUMENT on every unary method, not gRPC's UNIMPLEMENTED) and the process-wide byte
-// budget of in-flight ingest requests (--max-inflight-bytes).
+// (INVALID_ARGUMENT on every unary method and on WatchLiveCounts, not gRPC's UNIMPLEMENTED) and the
+// process-wide byte budget of in-flight ingest requests (--max-inflight-bytes).
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
@@ -45,7 +45,44 @@ grpc::Status RawUnary(grpc::GenericStub& stub, const std::string& method, const 
   return done.get_future().get();
 }
 
-TEST(RequestLimits, UndecodableBodiesAreInvalidArgumentOnEveryUnaryMethod) {
+// Opens a server-streaming call with a raw request body and reads until the call ends.
+grpc::Status RawServerStreaming(grpc::GenericStub& stub, const std::string& method,
+                                const std::string& body, int* messages) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareCall(&ctx, method, &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  auto step = [&](int want) {
+    EXPECT_TRUE(cq.Next(&tag, &ok));
+    EXPECT_EQ(tag, reinterpret_cast<void*>(static_cast<intptr_t>(want)));
+    return ok;
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  step(1);
+  grpc::Slice slice(body);
+  grpc::ByteBuffer request(&slice, 1), response;
+  call->WriteLast(request, grpc::WriteOptions(), reinterpret_cast<void*>(2));
+  step(2);
+  *messages = 0;
+  for (;;) {
+    call->Read(&response, reinterpret_cast<void*>(3));
+    if (!step(3)) break;
+    ++*messages;
+    // A watch that works keeps the stream open: one message is enough to know.
+    ctx.TryCancel();
+  }
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  step(4);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
+TEST(RequestLimits, UndecodableBodiesAreInvalidArgumentOnEveryMethod) {
   testing::TestDatabase db;
   testing::TestServers servers(db.url());
   grpc::GenericStub stub(
@@ -68,6 +105,20 @@ TEST(RequestLimits, UndecodableBodiesAreInvalidArgumentOnEveryUnaryMethod) {
   const grpc::Status utf8 = RawUnary(stub, "/sonar.v1.QueryService/GetLiveCounts",
                                      std::string("\x0a\x03\xC3\x28\xFF", 5));
   EXPECT_EQ(utf8.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << utf8.error_message();
+  // The server-streaming method too, and it still serves a well-formed request.
+  int messages = 0;
+  const grpc::Status watch =
+      RawServerStreaming(stub, "/sonar.v1.QueryService/WatchLiveCounts", bad_wire_type, &messages);
+  EXPECT_EQ(watch.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << watch.error_message();
+  EXPECT_EQ(watch.error_message(), "request body is not a valid sonar.v1.WatchLiveCountsRequest");
+  EXPECT_EQ(messages, 0);
+  v1::WatchLiveCountsRequest watch_29;
+  watch_29.set_region("29");
+  EXPECT_EQ(RawServerStreaming(stub, "/sonar.v1.QueryService/WatchLiveCounts",
+                               watch_29.SerializeAsString(), &messages)
+                .error_code(),
+            grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(messages, 1);
   // The methods still answer well-formed requests.
   v1::GetLiveCountsRequest live;
   live.set_region("29");
