@@ -85,7 +85,16 @@ absl::StatusOr<BatchResult> BatchProcessor::Process(std::span<const IncomingEven
     events = pseudonymized;
   }
   absl::Status last;
-  for (int attempt = 1; attempt <= max_attempts_; ++attempt) {
+  // A person created concurrently by another transaction: each such abort leaves one more of the
+  // batch's persons existing (locked on the retry), so at most one per distinct person.
+  std::vector<std::string_view> persons;
+  for (size_t i : triage.candidates) persons.push_back(events[i].event->client_ref);
+  std::sort(persons.begin(), persons.end());
+  const auto person_count =
+      static_cast<int>(std::unique(persons.begin(), persons.end()) - persons.begin());
+  int attempt = 0, contended = 0, created_concurrently = 0;
+  while (contended < max_attempts_ && created_concurrently <= person_count) {
+    ++attempt;
     auto result = Attempt(events, triage, meta, payload_of, request_index);
     if (result.ok()) {
       result->attempts = attempt;
@@ -93,6 +102,11 @@ absl::StatusOr<BatchResult> BatchProcessor::Process(std::span<const IncomingEven
     }
     last = result.status();
     if (last.code() != absl::StatusCode::kAborted) return last;
+    if (last.message() == kNewPersonCreatedConcurrently) {
+      ++created_concurrently;
+    } else {
+      ++contended;
+    }
   }
   return last;
 }

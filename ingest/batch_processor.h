@@ -51,6 +51,9 @@ struct BatchResult {
 class BatchProcessor final {
  public:
   // `pseudonymizer` (optional, not owned) replaces client refs after validation.
+  // `max_attempts` bounds the attempts lost to serialization failures and deadlocks; aborts
+  // because another transaction created one of the batch's new persons are retried once per
+  // distinct person besides (each leaves one more person existing; see batch_store.h).
   BatchProcessor(BatchStore& store, const core::ReferenceData& reference, int max_attempts = 5,
                  const Pseudonymizer* pseudonymizer = nullptr);
 

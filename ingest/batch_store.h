@@ -42,6 +42,13 @@ struct BatchMeta {
   uint32_t parts = 1;
 };
 
+// The message of the ABORTED status Commit returns when another transaction created one of the
+// batch's new persons first. A retry is certain to progress (that person is then locked as an
+// existing one), so BatchProcessor retries this once per distinct person of the batch at most,
+// besides its max_attempts for serialization failures and deadlocks.
+inline constexpr char kNewPersonCreatedConcurrently[] =
+    "a new person was created concurrently; batch to be retried";
+
 class BatchTransaction {
  public:
   virtual ~BatchTransaction() = default;

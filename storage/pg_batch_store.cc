@@ -238,16 +238,16 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
     return Guard([&]() -> absl::StatusOr<int64_t> {
       if (seq_ % kPruneEvery == 0) tx_.exec0(kPruneChanges);
       const pqxx::result finished = tx_.exec_prepared(
-          kFinishBatchName, history_refs_.Literal(), history_blobs_.Literal(),
-          q_quarter_.Literal(), q_code_.Literal(), q_cell_.Literal(), q_n_.Literal(),
-          connection_.Shard(), l_code_.Literal(), l_cell_.Literal(), l_n_.Literal(), seq_,
-          x_index_.Literal(), x_source_.Literal(), x_event_id_.Literal(), x_code_.Literal(),
-          x_reason_.Literal(), x_payload_.Literal(), meta.stream_id, std::to_string(meta.batch_id),
-          accepted, duplicates, rejected, new_refs_.Literal(), new_blobs_.Literal(),
-          static_cast<int>(meta.part), static_cast<int>(meta.parts));
+          kFinishBatchName, history_refs_.Literal(), history_blobs_.Literal(), q_quarter_.Literal(),
+          q_code_.Literal(), q_cell_.Literal(), q_n_.Literal(), connection_.Shard(),
+          l_code_.Literal(), l_cell_.Literal(), l_n_.Literal(), seq_, x_index_.Literal(),
+          x_source_.Literal(), x_event_id_.Literal(), x_code_.Literal(), x_reason_.Literal(),
+          x_payload_.Literal(), meta.stream_id, std::to_string(meta.batch_id), accepted, duplicates,
+          rejected, new_refs_.Literal(), new_blobs_.Literal(), static_cast<int>(meta.part),
+          static_cast<int>(meta.parts));
       if (finished.size() != 1 || finished[0][0].as<int64_t>() != new_persons_) {
         // Not committed: the transaction is rolled back when it is destroyed.
-        return absl::AbortedError("a new person was created concurrently; batch to be retried");
+        return absl::AbortedError(ingest::kNewPersonCreatedConcurrently);
       }
       tx_.commit();
       return seq_;
@@ -270,7 +270,7 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
   PgConnection& connection_;
   pqxx::work tx_;
   int64_t seq_ = 0;
-  std::vector<std::string> existing_;  // sorted: locked persons that have a row
+  std::vector<std::string> existing_;      // sorted: locked persons that have a row
   SqlArray history_refs_, history_blobs_;  // changed persons that have a row
   SqlArray new_refs_, new_blobs_;          // changed persons to be created
   int64_t new_persons_ = 0;

@@ -109,6 +109,7 @@ class FakeStore final : public BatchStore {
 
   Db db;
   int begins = 0, abort_begins = 0, abort_commits = 0;  // abort_*: fail the next N with ABORTED
+  int created_concurrently = 0;  // fail the next N commits: a new person was created meanwhile
   bool unavailable_begin = false, unavailable_commit = false;
 };
 
@@ -116,6 +117,10 @@ absl::StatusOr<int64_t> FakeTransaction::Commit(const BatchMeta&, uint32_t, uint
   if (store_.abort_commits > 0) {
     --store_.abort_commits;
     return absl::AbortedError("deadlock detected");
+  }
+  if (store_.created_concurrently > 0) {
+    --store_.created_concurrently;
+    return absl::AbortedError(kNewPersonCreatedConcurrently);
   }
   if (store_.unavailable_commit) return absl::UnavailableError("commit outcome unknown");
   db_.position = store_.db.position + 1;
@@ -309,6 +314,21 @@ TEST(BatchProcessorTest, AbortedIsRetriedAndCountsStayExact) {
   EXPECT_EQ(Ingest(store, Batch(AnnAndBob()), 3).status().code(), absl::StatusCode::kAborted);
   EXPECT_EQ(store.begins, 3);
   EXPECT_TRUE(store.db.events.empty());
+}
+
+TEST(BatchProcessorTest, PersonsCreatedConcurrentlyAreRetriedOncePerPersonBeyondMaxAttempts) {
+  // Ann and Bob: two persons, so up to two such aborts plus one more attempt, whatever
+  // max_attempts (1 here) says; each one leaves one more person existing for the retry.
+  FakeStore store;
+  store.created_concurrently = 2;
+  auto r = Ingest(store, Batch(AnnAndBob()), 1);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->attempts, 3);
+  EXPECT_EQ(store.db.events.size(), 5u);
+  FakeStore endless;  // more than one per person: not progress, give up
+  endless.created_concurrently = 100;
+  EXPECT_EQ(Ingest(endless, Batch(AnnAndBob()), 1).status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(endless.begins, 3);
 }
 
 TEST(BatchProcessorTest, UnavailableIsReturnedWithoutRetryAndNothingApplied) {
