@@ -28,7 +28,10 @@ cmake --build build -j"$(nproc)" --target sonar-ingest sonar-query sonarctl
 var="$root/var"
 mkdir -p "$var/log"
 pgdir="/tmp/sonar-run-$(id -u)/postgres"
-log "Starting PostgreSQL 15 ($pgdir)"
+log "Starting PostgreSQL 15 ($pgdir, empty: the demo starts from nothing each time)"
+# A cluster left by an earlier run may hold events pseudonymised under another key, or another
+# generation of the demo events: start clean so the figures below are exactly the seed's.
+scripts/pg-throwaway.sh destroy "$pgdir" >/dev/null 2>&1 || true
 url=$(scripts/pg-throwaway.sh start "$pgdir")
 echo "database: $url"
 
