@@ -44,8 +44,7 @@ std::vector<uint32_t> IngestPipeline::WorkerOf(const std::vector<IncomingEvent>&
       continue;
     }
     const core::Event& e = *events[i].event;
-    const auto worker =
-        static_cast<uint32_t>(std::hash<std::string_view>()(e.client_ref) % n);
+    const auto worker = static_cast<uint32_t>(std::hash<std::string_view>()(e.client_ref) % n);
     out[i] = by_key.try_emplace(EventKey{e.source, e.event_id}, worker).first->second;
     if (first_worker == kNoWorker) first_worker = out[i];
   }
@@ -160,8 +159,8 @@ void IngestPipeline::RunWorker(int worker) {
     }
     BatchMeta meta = job.batch->meta;
     meta.part = job.part;
-    auto result = processor.Process(job.events, meta, clock_(), job.batch->payload_of,
-                                    job.request_index);
+    auto result =
+        processor.Process(job.events, meta, clock_(), job.batch->payload_of, job.request_index);
     set_healthy(store->Healthy());
     FinishPart(job, std::move(result));
   }

@@ -109,7 +109,7 @@ class IngestPipeline final {
 
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<Worker>> workers_;  // the vector itself is fixed after construction
-  size_t queued_batches_ = 0;                      // batches with a part not yet started
+  size_t queued_batches_ = 0;                     // batches with a part not yet started
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 

@@ -37,8 +37,8 @@ std::shared_ptr<EVP_MAC_CTX> KeyedHmac(const std::string& key) {
   EVP_MAC_free(mac);  // the context holds its own reference
   if (!ctx) return nullptr;
   char digest[] = "SHA256";
-  const OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_END};
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_END};
   if (EVP_MAC_init(ctx.get(), reinterpret_cast<const unsigned char*>(key.data()), key.size(),
                    params) != 1) {
     return nullptr;

@@ -226,9 +226,8 @@ TEST(AddHistoryChangeTest, EqualsTheFullDefinitionOnRandomHistories) {
   for (int i = 0; i < 64; ++i) ids.push_back("e-" + std::to_string(i));
   auto random_event = [&](int id) {
     const Instant at = Utc("2021-01-01") + hours{24 * static_cast<int>(rng() % 12) * 30};
-    return Make(rng() % 2 ? "sonar" : "doelgroepregister", ids[id].c_str(), at,
-                kinds[rng() % 8], codes[rng() % 3],
-                rng() % 2 ? Registrant::kUwv : Registrant::kGemeente);
+    return Make(rng() % 2 ? "sonar" : "doelgroepregister", ids[id].c_str(), at, kinds[rng() % 8],
+                codes[rng() % 3], rng() % 2 ? Registrant::kUwv : Registrant::kGemeente);
   };
   for (int round = 0; round < 2000; ++round) {
     std::vector<Event> before;
@@ -253,8 +252,10 @@ TEST(AddHistoryChangeTest, EqualsTheFullDefinitionOnRandomHistories) {
     const Placement old_place = PlacementOf(FoldHistory(before));
     const Placement new_place = PlacementOf(FoldHistory(after));
     if (!(old_place == new_place)) {
-      if (old_place.cell != Cell::kNone) want_live[{old_place.municipality_code, old_place.cell}] -= 1;
-      if (new_place.cell != Cell::kNone) want_live[{new_place.municipality_code, new_place.cell}] += 1;
+      if (old_place.cell != Cell::kNone)
+        want_live[{old_place.municipality_code, old_place.cell}] -= 1;
+      if (new_place.cell != Cell::kNone)
+        want_live[{new_place.municipality_code, new_place.cell}] += 1;
       std::erase_if(want_live, [](const auto& kv) { return kv.second == 0; });
     }
     ASSERT_EQ(live, want_live) << "round " << round;

@@ -141,8 +141,8 @@ struct Outcomes {
 
 std::unique_ptr<IngestPipeline> Pipeline(SharedDb& db, int workers) {
   return std::make_unique<IngestPipeline>(
-      [&db](int w) { return std::make_unique<SharedStore>(db, w); },
-      core::ReferenceData::Builtin(), [] { return kNow; },
+      [&db](int w) { return std::make_unique<SharedStore>(db, w); }, core::ReferenceData::Builtin(),
+      [] { return kNow; },
       PipelineOptions{.workers = workers, .queue_capacity = 16, .max_attempts = 3});
 }
 
@@ -270,8 +270,8 @@ TEST(IngestPipeline, ManyBatchesEachAckedOnce) {
                      "m-" + std::to_string(b) + "-" + std::to_string(i));
       batch.push_back({e, std::nullopt, e.source, e.event_id});
     }
-    ASSERT_TRUE(pipeline->Submit(batch, {"s1", static_cast<uint64_t>(b)}, nullptr,
-                                 outcomes.Collector()));
+    ASSERT_TRUE(
+        pipeline->Submit(batch, {"s1", static_cast<uint64_t>(b)}, nullptr, outcomes.Collector()));
   }
   ASSERT_TRUE(outcomes.WaitFor(10));
   pipeline->Shutdown();

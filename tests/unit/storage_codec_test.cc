@@ -102,9 +102,15 @@ TEST(HistoryCodecTest, Version1RowsStillDecode) {
   // Written by the first version of the codec: occurred_at little-endian, kind, registrant,
   // then length-prefixed source, event_id and municipality code.
   std::string v1 = {1, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 1, 1};
-  v1 += std::string("\x01s\x01" "e\x06GM0654", 11);
+  v1 += std::string(
+      "\x01s\x01"
+      "e\x06GM0654",
+      11);
   v1 += std::string("\x00\x00\x00\x00\x00\x00\x00\x00\x08\x00", 10);
-  v1 += std::string("\x01s\x02" "e2\x00", 6);
+  v1 += std::string(
+      "\x01s\x02"
+      "e2\x00",
+      6);
   const auto decoded = DecodeHistory(v1);
   ASSERT_TRUE(decoded.has_value());
   ExpectSame(*decoded,
@@ -123,9 +129,15 @@ TEST(HistoryCodecTest, Version2Layout) {
       Make("sonar", "f", 3, EventKind::kClientMoved, "XX1", Registrant::kUnspecified)});
   const std::string want = std::string("\x02", 1) +
                            // new source "sonar", +1 µs (zigzag 2), kind 1 | UWV << 4, 655, "e"
-                           std::string("\x00\x05sonar\x02\x21\x8f\x05\x01" "e", 13) +
+                           std::string(
+                               "\x00\x05sonar\x02\x21\x8f\x05\x01"
+                               "e",
+                               13) +
                            // source #1, +2 µs (zigzag 4), kind 6, inline code "XX1", "f"
-                           std::string("\x01\x04\x06\x91\x4e\x03XX1\x01" "f", 11);
+                           std::string(
+                               "\x01\x04\x06\x91\x4e\x03XX1\x01"
+                               "f",
+                               11);
   EXPECT_EQ(bytes, want);
 }
 
