@@ -21,16 +21,6 @@ core::Instant At(const char* date, int hour = 12) {
   return core::Instant{*core::ParseDate(date)} + std::chrono::hours(hour);
 }
 
-void Send(testing::TestServers& servers, const std::vector<core::Event>& events) {
-  std::vector<v1::Event> proto;
-  for (const auto& e : events) proto.push_back(service::ToProto(e));
-  service::IngestSummary summary;
-  std::ostringstream errors;
-  ASSERT_TRUE(service::StreamEvents(servers.address(), proto, 500, 4, summary, errors))
-      << errors.str();
-  ASSERT_EQ(summary.rejected, 0u) << errors.str();
-}
-
 v1::RenderedReport Render(testing::TestServers& servers, const std::string& region,
                           const std::string& quarter, bool provisional = false,
                           unsigned revision = 0, const std::string& format = "text") {
@@ -83,7 +73,7 @@ TEST(Publication, ZeelandQuarterRevisionsAndLateEvents) {
   options.now = At("2022-11-20");  // events up to 30 days after the quarter's end
   const sim::Population population =
       sim::GeneratePopulation(options, core::ReferenceData::Builtin());
-  Send(servers, population.events);
+  servers.Send(population.events);
 
   // Provisional figures as of the end of Q3 (Amsterdam time): exactly the seed publication,
   // although events after the end moved, deregistered and removed persons since.
@@ -106,12 +96,12 @@ TEST(Publication, ZeelandQuarterRevisionsAndLateEvents) {
   // after publication; and one in Goes whose events lie after the quarter's end.
   const std::string late = "LateArrivalPerson00001";
   const std::string after = "AfterQuarterPerson0001";
-  Send(servers,
-       {Ev("late-1", late, At("2022-09-10"), core::EventKind::kTargetGroupEntered, "GM0654"),
-        Ev("late-2", late, At("2022-09-11"), core::EventKind::kClientRegistered, "GM0654",
-           core::Registrant::kUwv),
-        Ev("late-3", late, At("2022-09-12"), core::EventKind::kProfileCompleted),
-        Ev("after-1", after, At("2022-10-01", 0), core::EventKind::kTargetGroupEntered, "GM0664")});
+  servers.Send(
+      {Ev("late-1", late, At("2022-09-10"), core::EventKind::kTargetGroupEntered, "GM0654"),
+       Ev("late-2", late, At("2022-09-11"), core::EventKind::kClientRegistered, "GM0654",
+          core::Registrant::kUwv),
+       Ev("late-3", late, At("2022-09-12"), core::EventKind::kProfileCompleted),
+       Ev("after-1", after, At("2022-10-01", 0), core::EventKind::kTargetGroupEntered, "GM0664")});
 
   // Published figures unchanged, byte for byte; provisional ones include the late event.
   EXPECT_EQ(Render(servers, "29", "2022-Q3").content(), published1.content());
@@ -186,7 +176,7 @@ TEST(Publication, MergedMunicipalityCountsUnderItsSuccessorAtTheQuarterEnd) {
     events.push_back(Ev("u" + std::to_string(i) + "b", ref, At("2021-04-01"),
                         core::EventKind::kClientRegistered, "GM0856", core::Registrant::kGemeente));
   }
-  Send(servers, events);
+  servers.Send(events);
   const v1::RenderedReport q3 = Render(servers, "27", "2022-Q3", true, 0, "csv");
   EXPECT_NE(q3.content().find("27 Noordoost-Brabant,Maashorst,0,3,0,0,3,3"), std::string::npos)
       << q3.content();

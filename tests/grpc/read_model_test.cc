@@ -23,16 +23,6 @@ core::Instant At(const char* date, int hour = 12) {
   return core::Instant{*core::ParseDate(date)} + std::chrono::hours(hour);
 }
 
-void Send(testing::TestServers& servers, const std::vector<core::Event>& events) {
-  std::vector<v1::Event> proto;
-  for (const auto& e : events) proto.push_back(service::ToProto(e));
-  service::IngestSummary summary;
-  std::ostringstream errors;
-  ASSERT_TRUE(service::StreamEvents(servers.address(), proto, 250, 4, summary, errors))
-      << errors.str();
-  ASSERT_EQ(summary.rejected, 0u) << errors.str();
-}
-
 sim::Population Zeeland(uint64_t seed) {
   sim::PopulationOptions options;
   options.quarter = {2022, 3};
@@ -95,8 +85,8 @@ TEST(ReadModel, DefaultAndFreshReadsEqualTheDatabase) {
   testing::TestServers database(db.url(), {.read_model = false});
   const sim::Population population = Zeeland(7);
   const size_t half = population.events.size() / 2;
-  Send(model, {population.events.begin(), population.events.begin() + half});
-  Send(database, {population.events.begin() + half, population.events.end()});
+  model.Send({population.events.begin(), population.events.begin() + half});
+  database.Send({population.events.begin() + half, population.events.end()});
 
   struct Case {
     std::string region, quarter;
@@ -116,9 +106,8 @@ TEST(ReadModel, DefaultAndFreshReadsEqualTheDatabase) {
 
   // A late event for 2022-Q3 arriving now moves the provisional figures of that quarter.
   const std::string before = Report(model, "29", "2022-Q3", true);
-  Send(database,
-       {{"sonar", "late-1", "LateArrivalPerson00001", At("2022-09-10"),
-         core::EventKind::kTargetGroupEntered, "GM0654", core::Registrant::kUnspecified}});
+  database.Send({{"sonar", "late-1", "LateArrivalPerson00001", At("2022-09-10"),
+                  core::EventKind::kTargetGroupEntered, "GM0654", core::Registrant::kUnspecified}});
   const std::string after = Report(model, "29", "2022-Q3", true);
   EXPECT_NE(after, before);
   EXPECT_EQ(after, Report(database, "29", "2022-Q3", false));
@@ -130,7 +119,7 @@ TEST(ReadModel, PublicationByAnotherProcessReplacesTheCachedLatestRevision) {
   testing::TestDatabase db;
   testing::TestServers reader(db.url());
   testing::TestServers publisher(db.url());
-  Send(reader, Zeeland(11).events);
+  reader.Send(Zeeland(11).events);
 
   // The reader caches "never published" for 2022-Q3.
   const std::string provisional = Report(reader, "29", "2022-Q3", true);
@@ -163,9 +152,9 @@ TEST(ReadModel, PublicationByAnotherProcessReplacesTheCachedLatestRevision) {
   EXPECT_EQ(Converges([&] { return status_of(false); }, published1), published1);
 
   // A late event, then revision 2 from the other process: the reader's default reads move on.
-  Send(publisher,
-       {{"sonar", "late-1", "LateArrivalPerson00001", At("2022-09-10"),
-         core::EventKind::kTargetGroupEntered, "GM0654", core::Registrant::kUnspecified}});
+  publisher.Send(
+      {{"sonar", "late-1", "LateArrivalPerson00001", At("2022-09-10"),
+        core::EventKind::kTargetGroupEntered, "GM0654", core::Registrant::kUnspecified}});
   ASSERT_EQ(publish(), 2u);
   const std::string published2 =
       std::to_string(v1::REPORT_STATUS_PUBLISHED) + "/" + std::to_string(2);

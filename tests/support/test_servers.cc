@@ -1,6 +1,12 @@
 #include "tests/support/test_servers.h"
 
+#include <gtest/gtest.h>
+
+#include <sstream>
+
 #include "core/reference_data.h"
+#include "service/proto_mapping.h"
+#include "service/sonarctl_ingest.h"
 #include "storage/pg_batch_store.h"
 
 namespace sonar::testing {
@@ -51,6 +57,15 @@ TestServers::~TestServers() {
 std::unique_ptr<v1::IngestService::Stub> TestServers::IngestStub() const {
   return v1::IngestService::NewStub(
       grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));
+}
+
+void TestServers::Send(const std::vector<core::Event>& events, size_t batch) const {
+  std::vector<v1::Event> proto;
+  for (const auto& e : events) proto.push_back(service::ToProto(e));
+  service::IngestSummary summary;
+  std::ostringstream errors;
+  ASSERT_TRUE(service::StreamEvents(address(), proto, batch, 4, summary, errors)) << errors.str();
+  ASSERT_EQ(summary.rejected, 0u) << errors.str();
 }
 
 std::unique_ptr<v1::QueryService::Stub> TestServers::QueryStub() const {

@@ -40,6 +40,9 @@ class TestServers final {
   [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   [[nodiscard]] std::unique_ptr<v1::IngestService::Stub> IngestStub() const;
   [[nodiscard]] std::unique_ptr<v1::QueryService::Stub> QueryStub() const;
+  // Streams `events` to the ingest service in batches of `batch` (4 in flight) and fails the
+  // test unless every batch is acknowledged with no rejection.
+  void Send(const std::vector<core::Event>& events, size_t batch = 500) const;
   [[nodiscard]] service::IngestServiceImpl& ingest_service() { return *ingest_; }
   [[nodiscard]] ingest::IngestPipeline& pipeline() { return *pipeline_; }
   [[nodiscard]] service::QueryServiceImpl& query_service() { return *query_; }
