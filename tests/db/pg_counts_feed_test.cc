@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <map>
-#include <pqxx/pqxx>
 #include <thread>
 
 #include "core/reference_data.h"
@@ -93,6 +92,12 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds t
   return condition();
 }
 
+// Starts `feed` (no change callback) and waits for its first snapshot.
+bool StartedAndReady(storage::PgCountsFeed& feed) {
+  feed.Start({});
+  return WaitFor([&] { return feed.ready(); });
+}
+
 TEST(PgCountsFeed, FollowsConcurrentBatchesAndEqualsTheTables) {
   testing::TestDatabase db;
   const std::vector<core::Event> events = Events(3);
@@ -116,16 +121,11 @@ TEST(PgCountsFeed, FollowsConcurrentBatchesAndEqualsTheTables) {
 TEST(PgCountsFeed, ReloadsWhenANotifiedChangeIsNoLongerStored) {
   testing::TestDatabase db;
   storage::PgCountsFeed feed(db.url());
-  feed.Start({});
-  ASSERT_TRUE(WaitFor([&] { return feed.ready(); }));
+  ASSERT_TRUE(StartedAndReady(feed));
   const std::vector<core::Event> events = Events(5);
   Ingest(db.url(), {events.begin(), events.begin() + events.size() / 2}, 500);
   // A batch whose row is gone (as if pruned while the feed lagged): the feed must reload.
-  {
-    pqxx::connection conn(db.url());
-    pqxx::nontransaction tx(conn);
-    tx.exec("SELECT pg_notify('sonar_counts', '987654321')");
-  }
+  static_cast<void>(db.Scalar("SELECT pg_notify('sonar_counts', '987654321')"));
   ASSERT_TRUE(WaitFor([&] { return feed.stats().forced_reloads == 1; }));
   Ingest(db.url(), {events.begin() + events.size() / 2, events.end()}, 500);
   storage::PgConnection primary(db.url());
@@ -137,16 +137,11 @@ TEST(PgCountsFeed, ReloadsWhenANotifiedChangeIsNoLongerStored) {
 TEST(PgCountsFeed, ReconnectsAndReloadsAfterItsConnectionIsKilled) {
   testing::TestDatabase db;
   storage::PgCountsFeed feed(db.url());
-  feed.Start({});
-  ASSERT_TRUE(WaitFor([&] { return feed.ready(); }));
+  ASSERT_TRUE(StartedAndReady(feed));
   const uint64_t epoch = feed.publication_epoch();
-  {
-    pqxx::connection conn(db.url());
-    pqxx::nontransaction tx(conn);
-    tx.exec(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND pid <> pg_backend_pid()");
-  }
+  static_cast<void>(
+      db.Scalar("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"));
   // While it is gone, batches commit; their notifications are lost, the reload covers them.
   Ingest(db.url(), Events(9), 400);
   ASSERT_TRUE(WaitFor([&] { return feed.ready() && feed.stats().reloads == 2; }));
@@ -159,14 +154,9 @@ TEST(PgCountsFeed, ReconnectsAndReloadsAfterItsConnectionIsKilled) {
 TEST(PgCountsFeed, PublicationsMoveTheEpochAndSyncNeedsAConnection) {
   testing::TestDatabase db;
   storage::PgCountsFeed feed(db.url());
-  feed.Start({});
-  ASSERT_TRUE(WaitFor([&] { return feed.ready(); }));
+  ASSERT_TRUE(StartedAndReady(feed));
   const uint64_t epoch = feed.publication_epoch();
-  {
-    pqxx::connection conn(db.url());
-    pqxx::nontransaction tx(conn);
-    tx.exec("SELECT pg_notify('sonar_publications', '8090')");
-  }
+  static_cast<void>(db.Scalar("SELECT pg_notify('sonar_publications', '8090')"));
   storage::PgConnection primary(db.url());
   ASSERT_TRUE(feed.Sync(primary, 5s).ok());  // the marker comes after the publication
   EXPECT_EQ(feed.publication_epoch(), epoch + 1);

@@ -24,19 +24,8 @@ core::Instant At(const char* date, int hour = 12) {
 v1::RenderedReport Render(testing::TestServers& servers, const std::string& region,
                           const std::string& quarter, bool provisional = false,
                           unsigned revision = 0, const std::string& format = "text") {
-  auto stub = servers.QueryStub();
-  grpc::ClientContext ctx;
-  v1::RenderQuarterReportRequest req;
-  req.mutable_report()->set_region(region);
-  req.mutable_report()->set_quarter(quarter);
-  req.mutable_report()->set_provisional(provisional);
-  req.mutable_report()->set_revision(revision);
-  req.mutable_report()->set_fresh(true);  // read-your-writes: events and publications just made
-  req.set_format(format);
-  v1::RenderedReport resp;
-  const grpc::Status s = stub->RenderQuarterReport(&ctx, req, &resp);
-  EXPECT_TRUE(s.ok()) << s.error_message();
-  return resp;
+  return servers.Render(region, quarter,
+                        {.provisional = provisional, .revision = revision, .format = format});
 }
 
 grpc::Status Publish(testing::TestServers& servers, const std::string& quarter,

@@ -38,18 +38,9 @@ sim::Population Zeeland(uint64_t seed) {
 std::string Report(testing::TestServers& servers, const std::string& region,
                    const std::string& quarter, bool fresh, bool provisional = false,
                    unsigned revision = 0) {
-  auto stub = servers.QueryStub();
-  grpc::ClientContext ctx;
-  v1::RenderQuarterReportRequest req;
-  req.mutable_report()->set_region(region);
-  req.mutable_report()->set_quarter(quarter);
-  req.mutable_report()->set_provisional(provisional);
-  req.mutable_report()->set_revision(revision);
-  req.mutable_report()->set_fresh(fresh);
-  req.set_format("csv");
-  v1::RenderedReport resp;
-  const grpc::Status s = stub->RenderQuarterReport(&ctx, req, &resp);
-  EXPECT_TRUE(s.ok()) << s.error_message();
+  const v1::RenderedReport resp = servers.Render(
+      region, quarter,
+      {.provisional = provisional, .revision = revision, .fresh = fresh, .format = "csv"});
   v1::QuarterReport r = resp.report();
   r.clear_published_at();  // compared separately where it matters
   return r.SerializeAsString() + "\n" + resp.content();

@@ -68,6 +68,23 @@ void TestServers::Send(const std::vector<core::Event>& events, size_t batch) con
   ASSERT_EQ(summary.rejected, 0u) << errors.str();
 }
 
+v1::RenderedReport TestServers::Render(const std::string& region, const std::string& quarter,
+                                       const RenderOptions& options) const {
+  auto stub = QueryStub();
+  grpc::ClientContext ctx;
+  v1::RenderQuarterReportRequest req;
+  req.mutable_report()->set_region(region);
+  req.mutable_report()->set_quarter(quarter);
+  req.mutable_report()->set_provisional(options.provisional);
+  req.mutable_report()->set_revision(options.revision);
+  req.mutable_report()->set_fresh(options.fresh);
+  req.set_format(options.format);
+  v1::RenderedReport resp;
+  const grpc::Status s = stub->RenderQuarterReport(&ctx, req, &resp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return resp;
+}
+
 std::unique_ptr<v1::QueryService::Stub> TestServers::QueryStub() const {
   return v1::QueryService::NewStub(
       grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));

@@ -32,6 +32,13 @@ struct TestServerOptions {
   bool read_model = true;
 };
 
+struct RenderOptions {
+  bool provisional = false;
+  unsigned revision = 0;
+  bool fresh = true;  // read-your-writes: tests read what they just sent or published
+  std::string format = "text";
+};
+
 class TestServers final {
  public:
   explicit TestServers(const std::string& database_url, TestServerOptions options = {});
@@ -43,6 +50,9 @@ class TestServers final {
   // Streams `events` to the ingest service in batches of `batch` (4 in flight) and fails the
   // test unless every batch is acknowledged with no rejection.
   void Send(const std::vector<core::Event>& events, size_t batch = 500) const;
+  // RenderQuarterReport for `region` ("" = national) and `quarter`; fails the test unless OK.
+  [[nodiscard]] v1::RenderedReport Render(const std::string& region, const std::string& quarter,
+                                          const RenderOptions& options = {}) const;
   [[nodiscard]] service::IngestServiceImpl& ingest_service() { return *ingest_; }
   [[nodiscard]] ingest::IngestPipeline& pipeline() { return *pipeline_; }
   [[nodiscard]] service::QueryServiceImpl& query_service() { return *query_; }
