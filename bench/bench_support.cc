@@ -69,6 +69,10 @@ Child::Child(const std::string& program, const std::vector<std::string>& args,
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     prctl(PR_SET_PDEATHSIG, SIGTERM);  // the services go when sonar-bench does, even on a crash
+    // Each service in its own session, hence its own scheduling group with autogroup (as in its
+    // own container), like every PostgreSQL backend: otherwise sonar-query's threads would
+    // share one group's CPU share with sonar-ingest and the load-generating client.
+    setsid();
     execv(program.c_str(), argv.data());
     _exit(127);
   }
