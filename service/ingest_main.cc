@@ -6,6 +6,7 @@
 #include "core/reference_data.h"
 #include "ingest/ingest_pipeline.h"
 #include "ingest/pseudonymizer.h"
+#include "service/counter_fold_loop.h"
 #include "service/ingest_service.h"
 #include "service/json_log.h"
 #include "service/server_runner.h"
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
   int workers = 2, max_in_flight = 4, max_batch_events = 10'000, drain_grace_ms = 25'000;
   int max_streams = 256;
   uint64_t max_inflight_bytes = uint64_t{256} << 20;
+  int fold_interval_ms = 1000;
   bool migrate_only = false;
   std::string hmac_key_file;
   app.set_config("--config", "", "Read options from a TOML/INI file");
@@ -53,6 +55,10 @@ int main(int argc, char** argv) {
                  "request bytes read and not yet committed, over all calls; streams stop reading "
                  "beyond it, a larger request gets RESOURCE_EXHAUSTED")
       ->check(CLI::Range(uint64_t{1} << 20, uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--fold-interval-ms", fold_interval_ms,
+                 "how often the batches' counter deltas are folded into the counter tables")
+      ->check(CLI::Range(10, 600'000))
       ->capture_default_str();
   app.add_option("--drain-grace-ms", drain_grace_ms, "time to finish in-flight work on SIGTERM")
       ->capture_default_str();
@@ -119,21 +125,26 @@ int main(int argc, char** argv) {
                                              .max_inflight_bytes = max_inflight_bytes},
                                             security->authorizer);
   storage::PgConnection probe(database_url);
+  service::CounterFoldLoop folding(database_url, std::chrono::milliseconds(fold_interval_ms));
+  folding.Start();
 
   auto last_tick = std::chrono::steady_clock::now();
   ingest::PipelineStats last_stats;
+  service::FoldStats last_folds;
   service::ServerHooks hooks;
   hooks.services = {&ingest_service};
   hooks.healthy = [&] { return probe.Ping(); };
   hooks.drain = [&](std::chrono::milliseconds grace) {
     const bool all = ingest_service.Drain(grace);
     pipeline.Shutdown();
+    folding.Stop();
     service::LogLine("drained").Add("all_streams_ended", all).Info();
   };
   hooks.tick = [&] {
     const auto now = std::chrono::steady_clock::now();
     if (now - last_tick < std::chrono::seconds(10)) return;
     const ingest::PipelineStats s = pipeline.Stats();
+    const service::FoldStats f = folding.Stats();
     const double seconds = std::chrono::duration<double>(now - last_tick).count();
     const uint64_t events =
         (s.events_accepted + s.events_duplicate + s.events_rejected) -
@@ -147,7 +158,11 @@ int main(int argc, char** argv) {
         .Add("rejected_total", s.events_rejected)
         .Add("queued", static_cast<uint64_t>(s.queued))
         .Add("inflight_bytes", ingest_service.inflight_bytes().now)
+        .Add("folds", f.folds - last_folds.folds)
+        .Add("folded_batches", f.folded_batches - last_folds.folded_batches)
+        .Add("fold_failures", f.failures - last_folds.failures)
         .Info();
+    last_folds = f;
     last_tick = now;
     last_stats = s;
   };

@@ -41,12 +41,6 @@ ORDER BY s, e
 ON CONFLICT (source, event_id) DO NOTHING
 RETURNING source, event_id)sql";
 
-// Change-feed rows are read within seconds of their commit; older ones are deleted now and then
-// (every kPruneEvery-th batch, in its transaction).
-constexpr const char* kPruneChanges = R"sql(
-DELETE FROM count_changes WHERE committed_at < clock_timestamp() - interval '10 minutes')sql";
-constexpr int64_t kPruneEvery = 1024;
-
 constexpr const char* kSelectEventsName = "sonar_select_events";
 constexpr const char* kSelectEvents = R"sql(
 SELECT ev.source, ev.event_id, ev.client_ref,
@@ -55,11 +49,14 @@ SELECT ev.source, ev.event_id, ev.client_ref,
 FROM events ev JOIN unnest($1::text[], $2::text[]) AS k(s, e)
   ON ev.source = k.s AND ev.event_id = k.e)sql";
 
-// Everything a batch writes besides events, in one statement; counter rows in sorted order. The
-// batch's deltas also go into count_changes, the change feed of the query service's read model.
+// Everything a batch writes besides events, in one statement. The batch's counter deltas are
+// written once, insert-only, as its count_changes row (the change feed of the query service's
+// read model) with a count_changes_unfolded mark: no shared counter row is touched here, so
+// concurrent batches never queue on one, and PgCounterFolder later adds the deltas of many
+// batches into quarter_deltas and live_counts at once (migration 0006).
 // Publishes NOTIFY sonar_counts with the batch's position, which wakes live-count watchers in
 // any process (delivered when the transaction commits, coalesced per transaction).
-// Histories: persons locked by kLockClients are updated ($1, $2), new ones inserted ($23, $24).
+// Histories: persons locked by kLockClients are updated ($1, $2), new ones inserted ($22, $23).
 // Returns how many new persons were inserted: fewer than sent means another transaction created
 // one of them after kLockClients ran, and this batch was computed from an empty history; the
 // caller then rolls back and retries (ABORTED), and the retry locks and reads the stored one.
@@ -71,35 +68,27 @@ WITH histories AS (
   RETURNING 1
 ), new_clients AS (
   INSERT INTO clients (client_ref, history)
-  SELECT r, h FROM unnest($23::text[], $24::bytea[]) AS u(r, h) ORDER BY r
+  SELECT r, h FROM unnest($22::text[], $23::bytea[]) AS u(r, h) ORDER BY r
   ON CONFLICT (client_ref) DO NOTHING
-  RETURNING 1
-), quarters AS (
-  INSERT INTO quarter_deltas AS q (quarter, municipality_code, cell, shard, n)
-  SELECT qu, m, ce, $7, n FROM unnest($3::int4[], $4::text[], $5::int2[], $6::int8[])
-       AS u(qu, m, ce, n) ORDER BY 1, 2, 3
-  ON CONFLICT (quarter, municipality_code, cell, shard) DO UPDATE SET n = q.n + EXCLUDED.n
-  RETURNING 1
-), lives AS (
-  INSERT INTO live_counts AS l (municipality_code, cell, shard, n)
-  SELECT m, ce, $7, n FROM unnest($8::text[], $9::int2[], $10::int8[]) AS u(m, ce, n)
-  ORDER BY 1, 2
-  ON CONFLICT (municipality_code, cell, shard) DO UPDATE SET n = l.n + EXCLUDED.n
   RETURNING 1
 ), changes AS (
   INSERT INTO count_changes (seq, q_quarters, q_codes, q_cells, q_n, l_codes, l_cells, l_n)
-  VALUES ($11, $3, $4, $5, $6, $8, $9, $10)
+  VALUES ($10, $3::int4[], $4::text[], $5::int2[], $6::int8[], $7::text[], $8::int2[], $9::int8[])
+  RETURNING 1
+), unfolded AS (
+  INSERT INTO count_changes_unfolded (seq)
+  SELECT $10 WHERE cardinality($3::int4[]) + cardinality($7::text[]) > 0
   RETURNING 1
 ), rejected AS (
   INSERT INTO rejected_events (batch_seq, item_index, source, event_id, code, reason, payload)
-  SELECT $11, i, s, e, co, re, p
-  FROM unnest($12::int4[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bytea[])
+  SELECT $10, i, s, e, co, re, p
+  FROM unnest($11::int4[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bytea[])
        AS u(i, s, e, co, re, p)
   RETURNING 1
 )
 INSERT INTO ingest_batches (seq, stream_id, batch_id, accepted, duplicates, rejected, part, parts)
-SELECT $11, $18, $19::numeric, $20, $21, $22, $25, $26
-FROM (SELECT pg_notify('sonar_counts', $11::text)) AS notify
+SELECT $10, $17, $18::numeric, $19, $20, $21, $24, $25
+FROM (SELECT pg_notify('sonar_counts', $10::text)) AS notify
 RETURNING (SELECT count(*) FROM new_clients))sql";
 
 void PrepareBatchStatements(pqxx::connection& conn) {
@@ -236,14 +225,13 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
   absl::StatusOr<int64_t> Commit(const ingest::BatchMeta& meta, uint32_t accepted,
                                  uint32_t duplicates, uint32_t rejected) override {
     return Guard([&]() -> absl::StatusOr<int64_t> {
-      if (seq_ % kPruneEvery == 0) tx_.exec0(kPruneChanges);
       const pqxx::result finished = tx_.exec_prepared(
           kFinishBatchName, history_refs_.Literal(), history_blobs_.Literal(), q_quarter_.Literal(),
-          q_code_.Literal(), q_cell_.Literal(), q_n_.Literal(), connection_.Shard(),
-          l_code_.Literal(), l_cell_.Literal(), l_n_.Literal(), seq_, x_index_.Literal(),
-          x_source_.Literal(), x_event_id_.Literal(), x_code_.Literal(), x_reason_.Literal(),
-          x_payload_.Literal(), meta.stream_id, std::to_string(meta.batch_id), accepted, duplicates,
-          rejected, new_refs_.Literal(), new_blobs_.Literal(), static_cast<int>(meta.part),
+          q_code_.Literal(), q_cell_.Literal(), q_n_.Literal(), l_code_.Literal(),
+          l_cell_.Literal(), l_n_.Literal(), seq_, x_index_.Literal(), x_source_.Literal(),
+          x_event_id_.Literal(), x_code_.Literal(), x_reason_.Literal(), x_payload_.Literal(),
+          meta.stream_id, std::to_string(meta.batch_id), accepted, duplicates, rejected,
+          new_refs_.Literal(), new_blobs_.Literal(), static_cast<int>(meta.part),
           static_cast<int>(meta.parts));
       if (finished.size() != 1 || finished[0][0].as<int64_t>() != new_persons_) {
         // Not committed: the transaction is rolled back when it is destroyed.

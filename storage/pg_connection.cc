@@ -10,12 +10,7 @@ pqxx::connection& PgConnection::Get() {
   if (conn_ && conn_->is_open() && !broken_) return *conn_;
   conn_.reset();
   broken_ = false;
-  auto conn = std::make_unique<pqxx::connection>(url_);
-  pqxx::nontransaction tx(*conn);
-  // Spread writers over counter shards by backend, so concurrent batches on different
-  // connections (also of other processes) rarely touch the same counter row.
-  shard_ = tx.exec1("SELECT pg_backend_pid() % 16")[0].as<int>();
-  conn_ = std::move(conn);
+  conn_ = std::make_unique<pqxx::connection>(url_);
   ++generation_;
   return *conn_;
 }

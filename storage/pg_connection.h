@@ -21,15 +21,12 @@ class PgConnection final {
   [[nodiscard]] bool IsOpen() const;
   // Connects if needed and runs `SELECT 1`; false (and the connection dropped) on any failure.
   [[nodiscard]] bool Ping();
-  // The writer shard of this connection (0..15), stable while it is open.
-  [[nodiscard]] int Shard() const { return shard_; }
   // Changes whenever Get() opens a new connection (e.g. to prepare statements once per session).
   [[nodiscard]] uint64_t Generation() const { return generation_; }
 
  private:
   std::string url_;
   std::unique_ptr<pqxx::connection> conn_;
-  int shard_ = 0;
   uint64_t generation_ = 0;
   bool broken_ = false;
 };

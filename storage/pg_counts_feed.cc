@@ -29,9 +29,9 @@ constexpr const char* kCountsChannel = "sonar_counts";
 constexpr const char* kPublicationsChannel = "sonar_publications";
 
 constexpr const char* kSnapshotQuarters = R"sql(
-SELECT quarter, municipality_code, cell, sum(n)::int8 FROM quarter_deltas GROUP BY 1, 2, 3)sql";
+SELECT quarter, municipality_code, cell, sum(n)::int8 FROM quarter_deltas_all GROUP BY 1, 2, 3)sql";
 constexpr const char* kSnapshotLive = R"sql(
-SELECT municipality_code, cell, sum(n)::int8 FROM live_counts GROUP BY 1, 2)sql";
+SELECT municipality_code, cell, sum(n)::int8 FROM live_counts_all GROUP BY 1, 2)sql";
 constexpr const char* kSnapshotSeqs = "SELECT seq FROM count_changes";
 
 // Per wanted seq: a presence row (kind 0), then its quarter (1) and live (2) deltas.

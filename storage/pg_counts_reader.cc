@@ -12,14 +12,14 @@ namespace {
 constexpr const char* kLiveCounts = R"sql(
 SELECT municipality_code, cell, sum(n)::int8,
        (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::int8
-FROM live_counts
+FROM live_counts_all
 WHERE cardinality($1::text[]) = 0 OR municipality_code = ANY($1::text[])
 GROUP BY municipality_code, cell)sql";
 
 constexpr const char* kQuarterCounts = R"sql(
 SELECT municipality_code, cell, sum(n)::int8,
        (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::int8
-FROM quarter_deltas
+FROM quarter_deltas_all
 WHERE quarter <= $2 AND (cardinality($1::text[]) = 0 OR municipality_code = ANY($1::text[]))
 GROUP BY municipality_code, cell)sql";
 

@@ -17,7 +17,7 @@ SELECT coalesce(max(seq), 0), count(*),
 FROM ingest_batches)sql";
 
 constexpr const char* kCountsAtEnd = R"sql(
-SELECT municipality_code, cell, sum(n)::int8 FROM quarter_deltas
+SELECT municipality_code, cell, sum(n)::int8 FROM quarter_deltas_all
 WHERE quarter <= $1 GROUP BY 1, 2 HAVING sum(n) <> 0)sql";
 
 constexpr const char* kInsertPublication = R"sql(

@@ -80,8 +80,9 @@ absl::StatusOr<VerifyReport> VerifyCounters(const std::string& database_url) {
         Note(report, "a person's stored history does not match their stored events");
       }
     }
-    for (const auto& row : tx.exec("SELECT municipality_code, cell, sum(n)::int8 FROM live_counts "
-                                   "GROUP BY 1, 2")) {
+    for (const auto& row :
+         tx.exec("SELECT municipality_code, cell, sum(n)::int8 FROM live_counts_all "
+                 "GROUP BY 1, 2")) {
       const auto key = std::make_pair(row[0].as<std::string>(), row[1].as<int>());
       const int64_t stored = row[2].as<int64_t>();
       const auto it = live.find(key);
@@ -95,7 +96,7 @@ absl::StatusOr<VerifyReport> VerifyCounters(const std::string& database_url) {
     }
     report.live_mismatches += static_cast<int64_t>(live.size());
     for (const auto& row : tx.exec("SELECT quarter, municipality_code, cell, sum(n)::int8 FROM "
-                                   "quarter_deltas GROUP BY 1, 2, 3")) {
+                                   "quarter_deltas_all GROUP BY 1, 2, 3")) {
       const core::DeltaKey key{row[0].as<int>(), row[1].as<std::string>(),
                                static_cast<core::Cell>(row[2].as<int>())};
       const int64_t stored = row[3].as<int64_t>();

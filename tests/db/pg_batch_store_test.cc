@@ -15,6 +15,7 @@
 #include "core/reference_data.h"
 #include "ingest/batch_processor.h"
 #include "storage/migrator.h"
+#include "storage/pg_counter_folder.h"
 #include "storage/pg_verifier.h"
 #include "tests/support/test_database.h"
 
@@ -42,13 +43,13 @@ std::vector<ingest::IncomingEvent> Incoming(const std::vector<Event>& events) {
 
 const Instant kNow = At("2026-01-01");
 
-// live_counts summed over shards, by (code, cell).
+// The live counts (folded rows plus the deltas not folded yet), by (code, cell).
 std::map<std::pair<std::string, int>, int64_t> LiveCounts(const std::string& url) {
   pqxx::connection conn(url);
   pqxx::nontransaction tx(conn);
   std::map<std::pair<std::string, int>, int64_t> out;
-  for (const auto& row : tx.exec("SELECT municipality_code, cell, sum(n)::int8 FROM live_counts "
-                                 "GROUP BY 1, 2 HAVING sum(n) <> 0")) {
+  for (const auto& row : tx.exec("SELECT municipality_code, cell, sum(n)::int8 FROM "
+                                 "live_counts_all GROUP BY 1, 2 HAVING sum(n) <> 0")) {
     out[{row[0].as<std::string>(), row[1].as<int>()}] = row[2].as<int64_t>();
   }
   return out;
@@ -196,31 +197,73 @@ TEST(PgBatchStore, ConcurrentWritersKeepCountersExact) {
       }
     });
   }
+  // Meanwhile the counters are folded again and again (and a second folder competes for the
+  // lock): a fold must never lose or double a batch's deltas.
+  std::atomic<bool> writing{true};
+  std::atomic<int64_t> folded_batches{0};
+  std::vector<std::thread> folders;
+  for (int f = 0; f < 2; ++f) {
+    folders.emplace_back([&] {
+      storage::PgCounterFolder folder(db.url());
+      while (writing) {
+        auto r = folder.FoldOnce();
+        if (!r.ok()) {
+          ++failures;
+          ADD_FAILURE() << r.status();
+          return;
+        }
+        folded_batches += r->batches;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    });
+  }
   for (auto& t : writers) t.join();
+  writing = false;
+  for (auto& t : folders) t.join();
+  EXPECT_GT(folded_batches.load(), 0);
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(accepted.load(), events.size());  // each event accepted exactly once overall
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM events"), std::to_string(events.size()));
-  EXPECT_EQ(LiveCounts(db.url()), RecomputeFromEvents(db.url()));
-  // Quarter deltas summed over all quarters equal the live counts.
-  EXPECT_EQ(db.Scalar("SELECT count(*) FROM (SELECT municipality_code, cell, sum(n) s FROM "
-                      "quarter_deltas GROUP BY 1, 2) q FULL JOIN (SELECT municipality_code, "
-                      "cell, sum(n) s FROM live_counts GROUP BY 1, 2) l USING (municipality_code, "
-                      "cell) WHERE coalesce(q.s, 0) <> coalesce(l.s, 0)"),
-            "0");
-  // The change feed holds one row per committed batch, and its deltas add up to the counters.
-  EXPECT_EQ(db.Scalar("SELECT count(*) FROM count_changes"),
-            db.Scalar("SELECT count(*) FROM ingest_batches"));
-  EXPECT_EQ(db.Scalar("SELECT count(*) FROM (SELECT q, m, c, sum(n) s FROM count_changes, "
-                      "unnest(q_quarters, q_codes, q_cells, q_n) AS u(q, m, c, n) GROUP BY 1, 2, "
-                      "3) f FULL JOIN (SELECT quarter q, municipality_code m, cell c, sum(n) s "
-                      "FROM quarter_deltas GROUP BY 1, 2, 3) d USING (q, m, c) "
-                      "WHERE coalesce(f.s, 0) <> coalesce(d.s, 0)"),
-            "0");
-  EXPECT_EQ(db.Scalar("SELECT count(*) FROM (SELECT m, c, sum(n) s FROM count_changes, "
-                      "unnest(l_codes, l_cells, l_n) AS u(m, c, n) GROUP BY 1, 2) f FULL JOIN "
-                      "(SELECT municipality_code m, cell c, sum(n) s FROM live_counts GROUP BY 1, "
-                      "2) d USING (m, c) WHERE coalesce(f.s, 0) <> coalesce(d.s, 0)"),
-            "0");
+  // Checked with some batches still unfolded, then again after a last fold has emptied them.
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round == 0 ? "before the last fold" : "after the last fold");
+    if (round == 1) {
+      storage::PgCounterFolder folder(db.url());
+      ASSERT_TRUE(folder.FoldOnce().ok());
+      EXPECT_EQ(db.Scalar("SELECT count(*) FROM count_changes_unfolded"), "0");
+      // Everything is in the tables themselves now.
+      EXPECT_EQ(db.Scalar("SELECT count(*) FROM (SELECT municipality_code, cell, sum(n) s FROM "
+                          "live_counts GROUP BY 1, 2) t FULL JOIN (SELECT municipality_code, "
+                          "cell, sum(n) s FROM live_counts_all GROUP BY 1, 2) v USING "
+                          "(municipality_code, cell) WHERE coalesce(t.s, 0) <> coalesce(v.s, 0)"),
+                "0");
+    }
+    EXPECT_EQ(LiveCounts(db.url()), RecomputeFromEvents(db.url()));
+    // Quarter deltas summed over all quarters equal the live counts.
+    EXPECT_EQ(db.Scalar("SELECT count(*) FROM (SELECT municipality_code, cell, sum(n) s FROM "
+                        "quarter_deltas_all GROUP BY 1, 2) q FULL JOIN (SELECT "
+                        "municipality_code, cell, sum(n) s FROM live_counts_all GROUP BY 1, 2) l "
+                        "USING (municipality_code, cell) WHERE coalesce(q.s, 0) <> "
+                        "coalesce(l.s, 0)"),
+              "0");
+    // The change feed holds one row per committed batch, and its deltas add up to the counters.
+    EXPECT_EQ(db.Scalar("SELECT count(*) FROM count_changes"),
+              db.Scalar("SELECT count(*) FROM ingest_batches"));
+    EXPECT_EQ(db.Scalar("SELECT count(*) FROM (SELECT q, m, c, sum(n) s FROM count_changes, "
+                        "unnest(q_quarters, q_codes, q_cells, q_n) AS u(q, m, c, n) GROUP BY 1, "
+                        "2, 3) f FULL JOIN (SELECT quarter q, municipality_code m, cell c, sum(n) "
+                        "s FROM quarter_deltas_all GROUP BY 1, 2, 3) d USING (q, m, c) "
+                        "WHERE coalesce(f.s, 0) <> coalesce(d.s, 0)"),
+              "0");
+    EXPECT_EQ(db.Scalar("SELECT count(*) FROM (SELECT m, c, sum(n) s FROM count_changes, "
+                        "unnest(l_codes, l_cells, l_n) AS u(m, c, n) GROUP BY 1, 2) f FULL JOIN "
+                        "(SELECT municipality_code m, cell c, sum(n) s FROM live_counts_all "
+                        "GROUP BY 1, 2) d USING (m, c) WHERE coalesce(f.s, 0) <> coalesce(d.s, 0)"),
+              "0");
+    auto verified = storage::VerifyCounters(db.url());
+    ASSERT_TRUE(verified.ok()) << verified.status();
+    EXPECT_TRUE(verified->ok()) << (verified->examples.empty() ? "" : verified->examples[0]);
+  }
 }
 
 // A store whose first transaction, right after locking, lets `interleave` run: to make another
