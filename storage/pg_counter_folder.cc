@@ -1,41 +1,37 @@
 #include "storage/pg_counter_folder.h"
 
+#include <map>
 #include <pqxx/pqxx>
+#include <tuple>
 
+#include "storage/count_change_row.h"
 #include "storage/pg_status.h"
+#include "storage/sql_array.h"
 
 namespace sonar::storage {
 namespace {
 
 constexpr const char* kTryLock = "SELECT pg_try_advisory_xact_lock(hashtext('sonar.fold'))";
 
-// Takes every mark visible now (a batch committing meanwhile stays unfolded until the next fold),
-// sums the marked rows' deltas per key and adds them in key order. The counter tables and the
-// marks change in one transaction, so a reader of the *_all views sees each batch exactly once.
-constexpr const char* kFold = R"sql(
-WITH taken AS (
-  DELETE FROM count_changes_unfolded RETURNING seq
-), changes AS MATERIALIZED (
-  SELECT c.q_quarters, c.q_codes, c.q_cells, c.q_n, c.l_codes, c.l_cells, c.l_n
-  FROM count_changes c JOIN taken USING (seq)
-), quarters AS (
-  INSERT INTO quarter_deltas AS q (quarter, municipality_code, cell, shard, n)
-  SELECT u.qu, u.m, u.ce, 0, sum(u.n)::int8
-  FROM changes c CROSS JOIN LATERAL unnest(c.q_quarters, c.q_codes, c.q_cells, c.q_n)
-       AS u(qu, m, ce, n)
-  GROUP BY 1, 2, 3 HAVING sum(u.n) <> 0 ORDER BY 1, 2, 3
-  ON CONFLICT (quarter, municipality_code, cell, shard) DO UPDATE SET n = q.n + EXCLUDED.n
-  RETURNING 1
-), lives AS (
-  INSERT INTO live_counts AS l (municipality_code, cell, shard, n)
-  SELECT u.m, u.ce, 0, sum(u.n)::int8
-  FROM changes c CROSS JOIN LATERAL unnest(c.l_codes, c.l_cells, c.l_n) AS u(m, ce, n)
-  GROUP BY 1, 2 HAVING sum(u.n) <> 0 ORDER BY 1, 2
-  ON CONFLICT (municipality_code, cell, shard) DO UPDATE SET n = l.n + EXCLUDED.n
-  RETURNING 1
-)
-SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM quarters), (SELECT count(*) FROM lives)
-)sql";
+// Takes every mark visible now (a batch committing meanwhile stays unfolded until the next fold)
+// and returns the marked rows' deltas; FoldOnce sums them per key and adds the sums in key order.
+// The counter tables and the marks change in one transaction, so a reader of the *_all views
+// sees each batch exactly once.
+constexpr const char* kTakeUnfolded = R"sql(
+WITH taken AS (DELETE FROM count_changes_unfolded RETURNING seq)
+SELECT q_quarters, q_codes, q_cells, q_n, l_codes, l_cells, l_n
+FROM count_changes JOIN taken USING (seq))sql";
+
+constexpr const char* kAddQuarters = R"sql(
+INSERT INTO quarter_deltas AS q (quarter, municipality_code, cell, shard, n)
+SELECT qu, m, ce, 0, n FROM unnest($1::int4[], $2::text[], $3::int2[], $4::int8[])
+     AS u(qu, m, ce, n)
+ON CONFLICT (quarter, municipality_code, cell, shard) DO UPDATE SET n = q.n + EXCLUDED.n)sql";
+
+constexpr const char* kAddLive = R"sql(
+INSERT INTO live_counts AS l (municipality_code, cell, shard, n)
+SELECT m, ce, 0, n FROM unnest($1::text[], $2::int2[], $3::int8[]) AS u(m, ce, n)
+ON CONFLICT (municipality_code, cell, shard) DO UPDATE SET n = l.n + EXCLUDED.n)sql";
 
 constexpr const char* kPrune = R"sql(
 DELETE FROM count_changes c
@@ -54,10 +50,41 @@ absl::StatusOr<FoldResult> PgCounterFolder::FoldOnce() {
       result.skipped = true;
       return result;  // rolled back, which releases nothing: the lock was not taken
     }
-    const pqxx::row row = tx.exec1(kFold);
-    result.batches = row[0].as<int64_t>();
-    result.quarter_rows = row[1].as<int64_t>();
-    result.live_rows = row[2].as<int64_t>();
+    std::map<std::tuple<int64_t, std::string, int64_t>, int64_t> quarters;
+    std::map<std::pair<std::string, int64_t>, int64_t> live;
+    for (const auto& row : tx.exec(kTakeUnfolded)) {
+      auto change = DecodeCountChange(row, 0);
+      if (!change.ok()) return change.status();
+      for (size_t i = 0; i < change->q_n.size(); ++i) {
+        quarters[{change->q_quarters[i], std::move(change->q_codes[i]), change->q_cells[i]}] +=
+            change->q_n[i];
+      }
+      for (size_t i = 0; i < change->l_n.size(); ++i) {
+        live[{std::move(change->l_codes[i]), change->l_cells[i]}] += change->l_n[i];
+      }
+      ++result.batches;
+    }
+    SqlArray qq, qm, qc, qn;
+    for (const auto& [key, n] : quarters) {
+      if (n == 0) continue;
+      qq.Add(std::get<0>(key));
+      qm.Add(std::get<1>(key));
+      qc.Add(std::get<2>(key));
+      qn.Add(n);
+      ++result.quarter_rows;
+    }
+    SqlArray lm, lc, ln;
+    for (const auto& [key, n] : live) {
+      if (n == 0) continue;
+      lm.Add(key.first);
+      lc.Add(key.second);
+      ln.Add(n);
+      ++result.live_rows;
+    }
+    if (result.quarter_rows > 0) {
+      tx.exec_params0(kAddQuarters, qq.Literal(), qm.Literal(), qc.Literal(), qn.Literal());
+    }
+    if (result.live_rows > 0) tx.exec_params0(kAddLive, lm.Literal(), lc.Literal(), ln.Literal());
     tx.commit();
     return result;
   } catch (...) {

@@ -4,7 +4,9 @@
 #include <mutex>
 #include <pqxx/pqxx>
 #include <random>
+#include <stdexcept>
 
+#include "storage/count_change_row.h"
 #include "storage/pg_status.h"
 #include "storage/sql_array.h"
 
@@ -34,14 +36,10 @@ constexpr const char* kSnapshotLive = R"sql(
 SELECT municipality_code, cell, sum(n)::int8 FROM live_counts_all GROUP BY 1, 2)sql";
 constexpr const char* kSnapshotSeqs = "SELECT seq FROM count_changes";
 
-// Per wanted seq: a presence row (kind 0), then its quarter (1) and live (2) deltas.
+// The wanted seqs' rows; their arrays are parsed here (DecodeCountChange).
 constexpr const char* kFetchChanges = R"sql(
-WITH c AS (SELECT * FROM count_changes WHERE seq = ANY($1::int8[]))
-SELECT seq, 0, 0, '', 0::int2, 0::int8 FROM c
-UNION ALL
-SELECT seq, 1, u.q, u.m, u.ce, u.n FROM c, unnest(q_quarters, q_codes, q_cells, q_n) AS u(q, m, ce, n)
-UNION ALL
-SELECT seq, 2, 0, u.m, u.ce, u.n FROM c, unnest(l_codes, l_cells, l_n) AS u(m, ce, n))sql";
+SELECT q_quarters, q_codes, q_cells, q_n, l_codes, l_cells, l_n
+FROM count_changes WHERE seq = ANY($1::int8[]))sql";
 
 std::string NewFeedId() {
   std::random_device rd;
@@ -201,28 +199,16 @@ bool PgCountsFeed::ApplyPending(pqxx::connection& conn) {
     }
   }
   if (wanted_count > 0) {
-    struct Row {
-      int kind;
-      int quarter;
-      std::string code;
-      core::Cell cell;
-      int64_t n;
-    };
-    std::vector<Row> rows;
-    size_t present = 0;
+    std::vector<CountChangeRow> changes;
     {
       pqxx::nontransaction tx(conn);
       for (const auto& row : tx.exec_params(kFetchChanges, wanted.Literal())) {
-        const int kind = row[1].as<int>();
-        if (kind == 0) {
-          ++present;
-          continue;
-        }
-        rows.push_back({kind, row[2].as<int>(), row[3].as<std::string>(),
-                        static_cast<core::Cell>(row[4].as<int>()), row[5].as<int64_t>()});
+        auto change = DecodeCountChange(row, 0);
+        if (!change.ok()) throw std::runtime_error(std::string(change.status().message()));
+        changes.push_back(*std::move(change));
       }
     }
-    if (present != wanted_count) {
+    if (changes.size() != wanted_count) {
       // A change row is gone (pruned): this feed fell too far behind; start from a snapshot.
       for (const Pending& p : items) {
         if (p.kind == Pending::Kind::kSync) pending_.insert(pending_.begin(), p);
@@ -230,11 +216,13 @@ bool PgCountsFeed::ApplyPending(pqxx::connection& conn) {
       return false;
     }
     std::unique_lock lock(mu_);
-    for (const Row& r : rows) {
-      if (r.kind == 1) {
-        model_.AddQuarter(r.quarter, r.code, r.cell, r.n);
-      } else {
-        model_.AddLive(r.code, r.cell, r.n);
+    for (const CountChangeRow& c : changes) {
+      for (size_t i = 0; i < c.q_n.size(); ++i) {
+        model_.AddQuarter(static_cast<int>(c.q_quarters[i]), c.q_codes[i],
+                          static_cast<core::Cell>(c.q_cells[i]), c.q_n[i]);
+      }
+      for (size_t i = 0; i < c.l_n.size(); ++i) {
+        model_.AddLive(c.l_codes[i], static_cast<core::Cell>(c.l_cells[i]), c.l_n[i]);
       }
     }
     stats_.batches_applied += wanted_count;

@@ -1,5 +1,7 @@
 #include "storage/sql_array.h"
 
+#include <charconv>
+
 namespace sonar::storage {
 
 void SqlArray::Add(std::string_view text) {
@@ -59,6 +61,26 @@ std::vector<std::string> ParseTextArray(std::string_view s) {
     if (i < s.size() && s[i] == ',') ++i;
   }
   return out;
+}
+
+bool ParseIntArray(std::string_view s, std::vector<int64_t>& out) {
+  out.clear();
+  if (s.size() < 2 || s.front() != '{' || s.back() != '}') return false;
+  const char* p = s.data() + 1;
+  const char* const end = s.data() + s.size() - 1;
+  while (p < end) {
+    int64_t v = 0;
+    const auto [next, ec] = std::from_chars(p, end, v);
+    if (ec != std::errc()) return false;
+    out.push_back(v);
+    p = next;
+    if (p < end) {
+      if (*p != ',') return false;
+      ++p;
+      if (p == end) return false;  // trailing comma
+    }
+  }
+  return true;
 }
 
 }  // namespace sonar::storage

@@ -249,5 +249,22 @@ TEST(SqlArrayTest, ParseTextArrayServerForms) {
   EXPECT_EQ(ParseTextArray("not an array"), std::vector<std::string>{});
 }
 
+TEST(SqlArrayTest, ParseIntArray) {
+  std::vector<int64_t> v{7};
+  ASSERT_TRUE(ParseIntArray("{}", v));
+  EXPECT_TRUE(v.empty());
+  ASSERT_TRUE(ParseIntArray("{1,-2,9223372036854775807}", v));
+  EXPECT_EQ(v, (std::vector<int64_t>{1, -2, 9223372036854775807}));
+  SqlArray a;
+  a.Add(int64_t{-5});
+  a.Add(int64_t{42});
+  ASSERT_TRUE(ParseIntArray(a.Literal(), v));
+  EXPECT_EQ(v, (std::vector<int64_t>{-5, 42}));
+  for (const char* bad : {"", "{", "{1,}", "{,1}", "{1,NULL}", "{a}", "{1 ,2}", "[1]", "{1}x",
+                          "{99999999999999999999}"}) {
+    EXPECT_FALSE(ParseIntArray(bad, v)) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace sonar::storage
