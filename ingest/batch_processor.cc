@@ -59,6 +59,26 @@ core::Rejection ConflictRejection() {
 
 }  // namespace
 
+std::vector<std::optional<core::Event>> BatchProcessor::StoredPerHistories(
+    std::span<const std::string> refs, std::span<const std::vector<core::Event>> histories,
+    std::span<const core::Event> candidates) {
+  // Views into `histories`, which stay unchanged while this runs.
+  std::unordered_map<EventKey, std::pair<size_t, const core::Event*>, EventKeyHash> known;
+  for (size_t p = 0; p < histories.size(); ++p) {
+    for (const core::Event& e : histories[p]) known.try_emplace({e.source, e.event_id}, p, &e);
+  }
+  std::vector<std::optional<core::Event>> stored(candidates.size());
+  if (known.empty()) return stored;
+  for (size_t c = 0; c < candidates.size(); ++c) {
+    const auto it = known.find(EventKey{candidates[c].source, candidates[c].event_id});
+    if (it == known.end()) continue;
+    core::Event e = *it->second.second;
+    e.client_ref = refs[it->second.first];  // histories are keyed by their person
+    stored[c] = std::move(e);
+  }
+  return stored;
+}
+
 BatchProcessor::BatchProcessor(BatchStore& store, const core::ReferenceData& reference,
                                int max_attempts, const Pseudonymizer* pseudonymizer)
     : store_(store),
@@ -93,14 +113,26 @@ absl::StatusOr<BatchResult> BatchProcessor::Process(std::span<const IncomingEven
   const auto person_count =
       static_cast<int>(std::unique(persons.begin(), persons.end()) - persons.begin());
   int attempt = 0, contended = 0, created_concurrently = 0;
+  // First optimistically (no locks, keys checked against the histories); any abort of that
+  // attempt is retried with locks, which then follow the rules below.
+  bool optimistic = optimistic_;
   while (contended < max_attempts_ && created_concurrently <= person_count) {
     ++attempt;
-    auto result = Attempt(events, triage, meta, payload_of, request_index);
+    auto result = Attempt(events, triage, meta, payload_of, request_index, optimistic);
     if (result.ok()) {
       result->attempts = attempt;
       return result;
     }
     last = result.status();
+    if (optimistic && (last.code() == absl::StatusCode::kAborted ||
+                       last.code() == absl::StatusCode::kUnimplemented)) {
+      if (last.code() == absl::StatusCode::kUnimplemented) {
+        optimistic_ = false;  // the store has none: not an attempt, and not tried again
+        --attempt;
+      }
+      optimistic = false;
+      continue;
+    }
     if (last.code() != absl::StatusCode::kAborted) return last;
     if (last.message() == kNewPersonCreatedConcurrently) {
       ++created_concurrently;
@@ -114,24 +146,35 @@ absl::StatusOr<BatchResult> BatchProcessor::Process(std::span<const IncomingEven
 absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEvent> events,
                                                     Triage triage, const BatchMeta& meta,
                                                     const PayloadOf& payload_of,
-                                                    std::span<const uint32_t> request_index) {
-  auto tx = store_.Begin();
+                                                    std::span<const uint32_t> request_index,
+                                                    bool optimistic) {
+  auto tx = optimistic ? store_.BeginOptimistic() : store_.Begin();
   if (!tx.ok()) return tx.status();
   BatchTransaction& txn = **tx;
 
-  // 1. Lock every person the batch touches, in one sorted order (no deadlocks between batches).
+  // 1. Every person the batch touches, sorted: locked (one order, so no deadlocks between
+  //    batches), or read as they are (optimistic).
   std::vector<std::string> refs;
   for (size_t i : triage.candidates) refs.push_back(events[i].event->client_ref);
   std::sort(refs.begin(), refs.end());
   refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
-  auto histories = txn.LockHistories(refs);
+  auto histories = optimistic ? txn.ReadHistories(refs) : txn.LockHistories(refs);
   if (!histories.ok()) return histories.status();
 
-  // 2. Store new events; a key seen before is a duplicate or a conflict.
+  // 2. Which keys are stored already, and as what. Locking: insert the events, the database
+  //    answers. Optimistic: a person's history holds every stored event of theirs, so a key found
+  //    in the histories read is stored (as a duplicate or a conflict); the others are taken for
+  //    new, and inserting them fails if one is not (stored for a person outside this batch, or by
+  //    a concurrent transaction).
   std::vector<core::Event> candidate_events;
   candidate_events.reserve(triage.candidates.size());
   for (size_t i : triage.candidates) candidate_events.push_back(*events[i].event);
-  auto stored = txn.InsertEvents(candidate_events);
+  absl::StatusOr<std::vector<std::optional<core::Event>>> stored;
+  if (optimistic) {
+    stored = StoredPerHistories(refs, *histories, candidate_events);
+  } else {
+    stored = txn.InsertEvents(candidate_events);
+  }
   if (!stored.ok()) return stored.status();
 
   BatchResult result;
@@ -189,7 +232,20 @@ absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEven
     changed_refs.push_back(refs[p]);
     changed_histories.push_back(std::move(after));
   }
-  if (auto s = txn.StoreHistories(changed_refs, changed_histories); !s.ok()) return s;
+  if (optimistic) {
+    // Persons first, then event keys: the order the locking transaction takes them in.
+    if (auto s = txn.WriteHistoriesIfUnchanged(changed_refs, changed_histories); !s.ok()) {
+      return s;
+    }
+    std::vector<core::Event> inserted;
+    inserted.reserve(result.accepted);
+    for (size_t c = 0; c < triage.candidates.size(); ++c) {
+      if (!(*stored)[c]) inserted.push_back(std::move(candidate_events[c]));
+    }
+    if (auto s = txn.InsertNewEvents(inserted); !s.ok()) return s;
+  } else if (auto s = txn.StoreHistories(changed_refs, changed_histories); !s.ok()) {
+    return s;
+  }
   if (auto s = txn.AddDeltas(quarter_deltas, live_deltas); !s.ok()) return s;
 
   // 4. Keep every rejected event, with its reason, for inspection.

@@ -77,12 +77,19 @@ class BatchProcessor final {
   [[nodiscard]] absl::StatusOr<BatchResult> Attempt(std::span<const IncomingEvent> events,
                                                     Triage triage, const BatchMeta& meta,
                                                     const PayloadOf& payload_of,
-                                                    std::span<const uint32_t> request_index);
+                                                    std::span<const uint32_t> request_index,
+                                                    bool optimistic);
+  // For each candidate: the stored event under its key as far as the histories (of `refs`, in
+  // that order) show, else nullopt.
+  [[nodiscard]] static std::vector<std::optional<core::Event>> StoredPerHistories(
+      std::span<const std::string> refs, std::span<const std::vector<core::Event>> histories,
+      std::span<const core::Event> candidates);
 
   BatchStore& store_;
   const core::ReferenceData& reference_;
   int max_attempts_;
   const Pseudonymizer* pseudonymizer_;
+  bool optimistic_ = true;  // until the store turns out to have no optimistic transactions
 };
 
 }  // namespace sonar::ingest

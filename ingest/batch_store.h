@@ -49,9 +49,40 @@ struct BatchMeta {
 inline constexpr char kNewPersonCreatedConcurrently[] =
     "a new person was created concurrently; batch to be retried";
 
+// The message of the ABORTED status of an optimistic transaction (BatchStore::BeginOptimistic)
+// that found its assumptions broken: a person's history changed since it was read, or an event
+// key it took for new is stored already (for another person, or by a concurrent transaction).
+// BatchProcessor then retries the batch once with the locking transaction.
+inline constexpr char kOptimisticAssumptionBroken[] =
+    "a history or event key changed concurrently; batch to be retried with locks";
+
+// A batch's transaction. Two ways to use one:
+//  * locking (BatchStore::Begin): LockHistories, InsertEvents, StoreHistories, then AddDeltas,
+//    Quarantine, Commit. Persons are row-locked first; the database says which keys are new.
+//  * optimistic (BatchStore::BeginOptimistic): ReadHistories, WriteHistoriesIfUnchanged,
+//    InsertNewEvents, then AddDeltas, Quarantine, Commit. Nothing is locked while reading; the
+//    histories (which hold every stored event of their person) say which keys are new; the
+//    writes fail with ABORTED kOptimisticAssumptionBroken if that no longer holds. Persons are
+//    written before events, as in the locking order, so the two kinds never deadlock.
 class BatchTransaction {
  public:
   virtual ~BatchTransaction() = default;
+
+  // Optimistic: each person's stored history (empty for a new person), in the order of the
+  // sorted, distinct refs, without locking; the transaction remembers which version it read.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<std::vector<core::Event>>> ReadHistories(
+      std::span<const std::string> sorted_client_refs);
+
+  // Optimistic: writes the changed histories now: an existing person's only if their row is
+  // still the version ReadHistories saw, a new person's only if nobody created them meanwhile;
+  // ABORTED otherwise (kOptimisticAssumptionBroken, or kNewPersonCreatedConcurrently).
+  [[nodiscard]] virtual absl::Status WriteHistoriesIfUnchanged(
+      std::span<const std::string> client_refs,
+      std::span<const std::vector<core::Event>> histories);
+
+  // Optimistic: stores events whose keys the histories showed as new; ABORTED
+  // (kOptimisticAssumptionBroken) if any key is stored already.
+  [[nodiscard]] virtual absl::Status InsertNewEvents(std::span<const core::Event> events);
 
   // Locks the persons (sorted, distinct client refs) that already exist for the rest of the
   // transaction and returns each one's stored history (empty for a new person), in the same
@@ -84,7 +115,10 @@ class BatchTransaction {
 class BatchStore {
  public:
   virtual ~BatchStore() = default;
+  // A locking transaction (see BatchTransaction).
   [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<BatchTransaction>> Begin() = 0;
+  // An optimistic transaction; UNIMPLEMENTED when the store has none (the default).
+  [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<BatchTransaction>> BeginOptimistic();
   // True once the store has a working connection (for health checks).
   [[nodiscard]] virtual bool Healthy() const = 0;
 };

@@ -41,6 +41,37 @@ ORDER BY s, e
 ON CONFLICT (source, event_id) DO NOTHING
 RETURNING source, event_id)sql";
 
+// Optimistic transactions (BatchStore::BeginOptimistic): persons read without a lock, with the
+// version (xmin) of the row read; events inserted without ON CONFLICT, since the histories said
+// their keys are new (a unique violation means they were not: the batch is retried with locks).
+constexpr const char* kReadClientsName = "sonar_read_clients";
+constexpr const char* kReadClients = R"sql(
+SELECT client_ref, history, xmin::text FROM clients WHERE client_ref = ANY($1::text[]))sql";
+
+constexpr const char* kWriteClientsName = "sonar_write_clients";
+constexpr const char* kWriteClients = R"sql(
+WITH updated AS (
+  UPDATE clients AS c SET history = u.h
+  FROM unnest($1::text[], $2::bytea[], $3::text[]) AS u(r, h, x)
+  WHERE c.client_ref = u.r AND c.xmin = u.x::xid
+  RETURNING 1
+), created AS (
+  INSERT INTO clients (client_ref, history)
+  SELECT r, h FROM unnest($4::text[], $5::bytea[]) AS u(r, h) ORDER BY r
+  ON CONFLICT (client_ref) DO NOTHING
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM created))sql";
+
+constexpr const char* kInsertNewEventsName = "sonar_insert_new_events";
+constexpr const char* kInsertNewEvents = R"sql(
+INSERT INTO events (source, event_id, client_ref, occurred_at, kind, municipality_code,
+                    registrant, batch_seq)
+SELECT s, e, c, timestamptz 'epoch' + t * interval '1 microsecond', k, m, r, $8
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int2[], $6::text[], $7::int2[])
+     AS u(s, e, c, t, k, m, r)
+ORDER BY s, e)sql";
+
 constexpr const char* kSelectEventsName = "sonar_select_events";
 constexpr const char* kSelectEvents = R"sql(
 SELECT ev.source, ev.event_id, ev.client_ref,
@@ -97,7 +128,26 @@ void PrepareBatchStatements(pqxx::connection& conn) {
   conn.prepare(kInsertEventsName, kInsertEvents);
   conn.prepare(kSelectEventsName, kSelectEvents);
   conn.prepare(kFinishBatchName, kFinishBatch);
+  conn.prepare(kReadClientsName, kReadClients);
+  conn.prepare(kWriteClientsName, kWriteClients);
+  conn.prepare(kInsertNewEventsName, kInsertNewEvents);
 }
+
+// The events as parallel array literals, in the column order of kInsertEvents/kInsertNewEvents.
+struct EventArrays {
+  SqlArray s, e, c, t, k, m, r;
+  explicit EventArrays(std::span<const core::Event> events) {
+    for (const core::Event& ev : events) {
+      s.Add(ev.source);
+      e.Add(ev.event_id);
+      c.Add(ev.client_ref);
+      t.Add(static_cast<int64_t>(ev.occurred_at.time_since_epoch().count()));
+      k.Add(static_cast<int64_t>(ev.kind));
+      m.Add(ev.municipality_code);
+      r.Add(static_cast<int64_t>(ev.registrant));
+    }
+  }
+};
 
 class PgBatchTransaction final : public ingest::BatchTransaction {
  public:
@@ -136,19 +186,10 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
     return Guard([&]() -> absl::StatusOr<std::vector<std::optional<core::Event>>> {
       std::vector<std::optional<core::Event>> out(events.size());
       if (events.empty()) return out;
-      SqlArray s, e, c, t, k, m, r;
-      for (const core::Event& ev : events) {
-        s.Add(ev.source);
-        e.Add(ev.event_id);
-        c.Add(ev.client_ref);
-        t.Add(static_cast<int64_t>(ev.occurred_at.time_since_epoch().count()));
-        k.Add(static_cast<int64_t>(ev.kind));
-        m.Add(ev.municipality_code);
-        r.Add(static_cast<int64_t>(ev.registrant));
-      }
+      EventArrays a(events);
       const pqxx::result inserted_rows =
-          tx_.exec_prepared(kInsertEventsName, s.Literal(), e.Literal(), c.Literal(), t.Literal(),
-                            k.Literal(), m.Literal(), r.Literal(), seq_);
+          tx_.exec_prepared(kInsertEventsName, a.s.Literal(), a.e.Literal(), a.c.Literal(),
+                            a.t.Literal(), a.k.Literal(), a.m.Literal(), a.r.Literal(), seq_);
       if (inserted_rows.size() == events.size()) return out;
       // Views into inserted_rows, which lives until the end of this function.
       std::unordered_set<EventKey, EventKeyHash> inserted;
@@ -180,6 +221,84 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
         if (it != missing.end()) out[it->second] = std::move(stored);
       }
       return out;
+    });
+  }
+
+  absl::StatusOr<std::vector<std::vector<core::Event>>> ReadHistories(
+      std::span<const std::string> refs) override {
+    return Guard([&]() -> absl::StatusOr<std::vector<std::vector<core::Event>>> {
+      std::vector<std::vector<core::Event>> out(refs.size());
+      existing_.clear();
+      versions_.clear();
+      if (refs.empty()) return out;
+      SqlArray arr;
+      for (const std::string& ref : refs) arr.Add(ref);
+      const pqxx::result rows = tx_.exec_prepared(kReadClientsName, arr.Literal());
+      std::vector<std::pair<std::string, std::string>> found;  // (ref, xmin)
+      found.reserve(rows.size());
+      for (const auto& row : rows) {
+        const std::string_view ref(row[0].c_str(), row[0].size());
+        const auto it = std::lower_bound(refs.begin(), refs.end(), ref);
+        if (it == refs.end() || *it != ref) return absl::InternalError("clients: unasked row");
+        auto decoded = DecodeHistory(pqxx::binarystring(row[1]).str());
+        if (!decoded) return absl::DataLossError("clients.history: undecodable history");
+        out[static_cast<size_t>(it - refs.begin())] = std::move(*decoded);
+        found.emplace_back(std::string(ref), row[2].as<std::string>());
+      }
+      std::sort(found.begin(), found.end());
+      for (auto& [ref, version] : found) {
+        existing_.push_back(std::move(ref));
+        versions_.push_back(std::move(version));
+      }
+      return out;
+    });
+  }
+
+  absl::Status WriteHistoriesIfUnchanged(
+      std::span<const std::string> refs,
+      std::span<const std::vector<core::Event>> histories) override {
+    return Guard([&]() -> absl::Status {
+      SqlArray old_refs, old_blobs, old_versions, new_refs, new_blobs;
+      int64_t updates = 0, creations = 0;
+      for (size_t i = 0; i < refs.size(); ++i) {
+        const auto it = std::lower_bound(existing_.begin(), existing_.end(), refs[i]);
+        if (it != existing_.end() && *it == refs[i]) {
+          old_refs.Add(refs[i]);
+          old_blobs.AddBytes(EncodeHistory(histories[i]));
+          old_versions.Add(versions_[static_cast<size_t>(it - existing_.begin())]);
+          ++updates;
+        } else {
+          new_refs.Add(refs[i]);
+          new_blobs.AddBytes(EncodeHistory(histories[i]));
+          ++creations;
+        }
+      }
+      if (refs.empty()) return absl::OkStatus();
+      const pqxx::row written =
+          tx_.exec_prepared1(kWriteClientsName, old_refs.Literal(), old_blobs.Literal(),
+                             old_versions.Literal(), new_refs.Literal(), new_blobs.Literal());
+      if (written[1].as<int64_t>() != creations) {
+        return absl::AbortedError(ingest::kNewPersonCreatedConcurrently);
+      }
+      if (written[0].as<int64_t>() != updates) {
+        return absl::AbortedError(ingest::kOptimisticAssumptionBroken);
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status InsertNewEvents(std::span<const core::Event> events) override {
+    return Guard([&]() -> absl::Status {
+      if (events.empty()) return absl::OkStatus();
+      EventArrays a(events);
+      try {
+        tx_.exec_prepared0(kInsertNewEventsName, a.s.Literal(), a.e.Literal(), a.c.Literal(),
+                           a.t.Literal(), a.k.Literal(), a.m.Literal(), a.r.Literal(), seq_);
+      } catch (const pqxx::unique_violation&) {
+        // Rolled back when the transaction is destroyed.
+        return absl::AbortedError(ingest::kOptimisticAssumptionBroken);
+      }
+      return absl::OkStatus();
     });
   }
 
@@ -258,7 +377,8 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
   PgConnection& connection_;
   pqxx::work tx_;
   int64_t seq_ = 0;
-  std::vector<std::string> existing_;      // sorted: locked persons that have a row
+  std::vector<std::string> existing_;      // sorted: locked (or read) persons that have a row
+  std::vector<std::string> versions_;      // optimistic: xmin of each existing_ row as read
   SqlArray history_refs_, history_blobs_;  // changed persons that have a row
   SqlArray new_refs_, new_blobs_;          // changed persons to be created
   int64_t new_persons_ = 0;
@@ -270,6 +390,10 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
 }  // namespace
 
 PgBatchStore::PgBatchStore(std::string database_url) : connection_(std::move(database_url)) {}
+
+absl::StatusOr<std::unique_ptr<ingest::BatchTransaction>> PgBatchStore::BeginOptimistic() {
+  return Begin();  // one transaction class; the processor calls the optimistic steps
+}
 
 absl::StatusOr<std::unique_ptr<ingest::BatchTransaction>> PgBatchStore::Begin() {
   try {

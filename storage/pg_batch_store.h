@@ -27,6 +27,8 @@ class PgBatchStore final : public ingest::BatchStore {
   explicit PgBatchStore(std::string database_url);
 
   [[nodiscard]] absl::StatusOr<std::unique_ptr<ingest::BatchTransaction>> Begin() override;
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<ingest::BatchTransaction>> BeginOptimistic()
+      override;
   [[nodiscard]] bool Healthy() const override { return connection_.IsOpen(); }
 
  private:

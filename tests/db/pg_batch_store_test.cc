@@ -112,6 +112,7 @@ TEST(PgBatchStore, CommitsAcceptsDuplicatesAndQuarantinesRejections) {
   events.resize(2);
   auto again = processor.Process(Incoming(events), {"test", 2}, kNow, payload_of);
   ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->attempts, 1);  // duplicate and conflict told apart by the history alone
   EXPECT_EQ(again->accepted, 0u);
   EXPECT_EQ(again->duplicates, 1u);
   ASSERT_EQ(again->rejections.size(), 1u);
@@ -266,17 +267,20 @@ TEST(PgBatchStore, ConcurrentWritersKeepCountersExact) {
   }
 }
 
-// A store whose first transaction, right after locking, lets `interleave` run: to make another
-// transaction commit at exactly that point.
+// A store whose first transaction, right after locking (or reading, when `optimistic`), lets
+// `interleave` run: to make another transaction commit at exactly that point. Without
+// `optimistic` it offers locking transactions only.
 class InterleavingStore final : public ingest::BatchStore {
  public:
-  InterleavingStore(ingest::BatchStore& inner, std::function<void()> interleave)
-      : inner_(inner), interleave_(std::move(interleave)) {}
+  InterleavingStore(ingest::BatchStore& inner, std::function<void()> interleave,
+                    bool optimistic = false)
+      : inner_(inner), interleave_(std::move(interleave)), optimistic_(optimistic) {}
   absl::StatusOr<std::unique_ptr<ingest::BatchTransaction>> Begin() override {
-    auto tx = inner_.Begin();
-    if (!tx.ok()) return tx.status();
-    return std::unique_ptr<ingest::BatchTransaction>(
-        std::make_unique<Tx>(std::move(*tx), begins_++ == 0 ? interleave_ : nullptr));
+    return Wrap(inner_.Begin());
+  }
+  absl::StatusOr<std::unique_ptr<ingest::BatchTransaction>> BeginOptimistic() override {
+    if (!optimistic_) return ingest::BatchStore::BeginOptimistic();
+    return Wrap(inner_.BeginOptimistic());
   }
   bool Healthy() const override { return inner_.Healthy(); }
 
@@ -290,6 +294,19 @@ class InterleavingStore final : public ingest::BatchStore {
       auto r = inner_->LockHistories(refs);
       if (interleave_) interleave_();
       return r;
+    }
+    absl::StatusOr<std::vector<std::vector<Event>>> ReadHistories(
+        std::span<const std::string> refs) override {
+      auto r = inner_->ReadHistories(refs);
+      if (interleave_) interleave_();
+      return r;
+    }
+    absl::Status WriteHistoriesIfUnchanged(std::span<const std::string> refs,
+                                           std::span<const std::vector<Event>> histories) override {
+      return inner_->WriteHistoriesIfUnchanged(refs, histories);
+    }
+    absl::Status InsertNewEvents(std::span<const Event> events) override {
+      return inner_->InsertNewEvents(events);
     }
     absl::StatusOr<std::vector<std::optional<Event>>> InsertEvents(
         std::span<const Event> events) override {
@@ -315,8 +332,16 @@ class InterleavingStore final : public ingest::BatchStore {
     std::function<void()> interleave_;
   };
 
+  absl::StatusOr<std::unique_ptr<ingest::BatchTransaction>> Wrap(
+      absl::StatusOr<std::unique_ptr<ingest::BatchTransaction>> tx) {
+    if (!tx.ok()) return tx.status();
+    return std::unique_ptr<ingest::BatchTransaction>(
+        std::make_unique<Tx>(std::move(*tx), begins_++ == 0 ? interleave_ : nullptr));
+  }
+
   ingest::BatchStore& inner_;
   std::function<void()> interleave_;
+  bool optimistic_;
   int begins_ = 0;
 };
 
@@ -352,6 +377,74 @@ TEST(PgBatchStore, NewPersonCreatedConcurrentlyIsRetriedWithTheirHistory) {
   const auto report = storage::VerifyCounters(db.url());
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(report->ok());  // the stored history holds both events; counters add up
+}
+
+TEST(PgBatchStore, OptimisticBatchRetriesWithLocksWhenTheHistoryChangedMeanwhile) {
+  testing::TestDatabase db;
+  const std::string ref = "PseudonymAbcdefgh0043";
+  storage::PgBatchStore store(db.url());
+  ingest::BatchProcessor first(store, core::ReferenceData::Builtin());
+  auto created = first.Process(
+      Incoming({Make("h1", ref, At("2022-03-01"), EventKind::kTargetGroupEntered, "GM0654")}),
+      {"test", 1}, kNow, nullptr);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->attempts, 1);
+  // Another writer changes the person's history after this batch read it, before it writes.
+  storage::PgBatchStore other_store(db.url());
+  ingest::BatchProcessor other(other_store, core::ReferenceData::Builtin());
+  absl::StatusOr<ingest::BatchResult> their_result;
+  InterleavingStore interleaving(
+      store,
+      [&] {
+        their_result =
+            other.Process(Incoming({Make("h2", ref, At("2022-04-01"), EventKind::kClientRegistered,
+                                         "GM0654", core::Registrant::kUwv)}),
+                          {"other", 1}, kNow, nullptr);
+      },
+      /*optimistic=*/true);
+  ingest::BatchProcessor processor(interleaving, core::ReferenceData::Builtin());
+  auto result =
+      processor.Process(Incoming({Make("h3", ref, At("2022-05-01"), EventKind::kProfileCompleted)}),
+                        {"test", 2}, kNow, nullptr);
+  ASSERT_TRUE(their_result.ok()) << their_result.status();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->attempts, 2);  // the optimistic write found another version of the row
+  EXPECT_EQ(result->accepted, 1u);
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM events"), "3");
+  const auto live = LiveCounts(db.url());
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ((live.at({"GM0654", static_cast<int>(core::Cell::kUwvWithProfile)})), 1);
+  EXPECT_EQ(live, RecomputeFromEvents(db.url()));
+  auto verified = storage::VerifyCounters(db.url());
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_TRUE(verified->ok());
+}
+
+TEST(PgBatchStore, OptimisticBatchRetriesWithLocksWhenAKeyIsStoredForAnotherPerson) {
+  testing::TestDatabase db;
+  storage::PgBatchStore store(db.url());
+  ingest::BatchProcessor processor(store, core::ReferenceData::Builtin());
+  const std::string a = "PseudonymAbcdefgh0044", b = "PseudonymAbcdefgh0045";
+  auto first = processor.Process(
+      Incoming({Make("k1", a, At("2022-03-01"), EventKind::kTargetGroupEntered, "GM0654")}),
+      {"test", 1}, kNow, nullptr);
+  ASSERT_TRUE(first.ok()) << first.status();
+  // The same key for another person: b's (empty) history cannot show it; the insert does.
+  auto second = processor.Process(
+      Incoming({Make("k1", b, At("2022-03-01"), EventKind::kTargetGroupEntered, "GM0654"),
+                Make("k2", b, At("2022-03-02"), EventKind::kTargetGroupEntered, "GM0664")}),
+      {"test", 2}, kNow, nullptr);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->attempts, 2);
+  EXPECT_EQ(second->accepted, 1u);
+  ASSERT_EQ(second->rejections.size(), 1u);
+  EXPECT_EQ(second->rejections[0].index, 0u);
+  EXPECT_EQ(second->rejections[0].code, "conflict");
+  EXPECT_EQ(db.Scalar("SELECT client_ref FROM events WHERE event_id = 'k1'"), a);
+  EXPECT_EQ(LiveCounts(db.url()), RecomputeFromEvents(db.url()));
+  auto verified = storage::VerifyCounters(db.url());
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_TRUE(verified->ok());
 }
 
 TEST(PgBatchStore, UnreachableDatabaseIsUnavailable) {

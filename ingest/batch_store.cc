@@ -1,0 +1,31 @@
+#include "ingest/batch_store.h"
+
+namespace sonar::ingest {
+namespace {
+
+absl::Status NoOptimisticTransactions() {
+  return absl::UnimplementedError("this store has no optimistic transactions");
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::vector<core::Event>>> BatchTransaction::ReadHistories(
+    std::span<const std::string> /*sorted_client_refs*/) {
+  return NoOptimisticTransactions();
+}
+
+absl::Status BatchTransaction::WriteHistoriesIfUnchanged(
+    std::span<const std::string> /*client_refs*/,
+    std::span<const std::vector<core::Event>> /*histories*/) {
+  return NoOptimisticTransactions();
+}
+
+absl::Status BatchTransaction::InsertNewEvents(std::span<const core::Event> /*events*/) {
+  return NoOptimisticTransactions();
+}
+
+absl::StatusOr<std::unique_ptr<BatchTransaction>> BatchStore::BeginOptimistic() {
+  return NoOptimisticTransactions();
+}
+
+}  // namespace sonar::ingest
