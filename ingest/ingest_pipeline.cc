@@ -120,6 +120,7 @@ PipelineStats IngestPipeline::Stats() const {
   s.events_accepted = events_accepted_.load();
   s.events_duplicate = events_duplicate_.load();
   s.events_rejected = events_rejected_.load();
+  s.parts_retried = parts_retried_.load();
   std::lock_guard lock(mu_);
   s.queued = queued_batches_;
   return s;
@@ -174,6 +175,7 @@ void IngestPipeline::FinishPart(Job& job, absl::StatusOr<BatchResult> result) {
     if (!result.ok()) {
       if (batch.failure.ok()) batch.failure = result.status();
     } else {
+      if (result->attempts > 1) ++parts_retried_;
       BatchResult& m = batch.merged;
       m.accepted += result->accepted;
       m.duplicates += result->duplicates;

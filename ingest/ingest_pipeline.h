@@ -46,6 +46,9 @@ struct PipelineStats {
   uint64_t events_accepted = 0;
   uint64_t events_duplicate = 0;
   uint64_t events_rejected = 0;
+  // Committed parts that took more than one attempt: the optimistic attempt found a person or
+  // key changed by another transaction (another ingest process), or locks contended.
+  uint64_t parts_retried = 0;
   size_t queued = 0;
 };
 
@@ -116,6 +119,7 @@ class IngestPipeline final {
   std::atomic<int> healthy_workers_{0};
   std::atomic<uint64_t> batches_committed_{0}, batches_failed_{0};
   std::atomic<uint64_t> events_accepted_{0}, events_duplicate_{0}, events_rejected_{0};
+  std::atomic<uint64_t> parts_retried_{0};
 };
 
 }  // namespace sonar::ingest

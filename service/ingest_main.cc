@@ -153,6 +153,7 @@ int main(int argc, char** argv) {
         .Add("events_per_s", events / seconds)
         .Add("batches", s.batches_committed - last_stats.batches_committed)
         .Add("failed_batches", s.batches_failed - last_stats.batches_failed)
+        .Add("retried_parts", s.parts_retried - last_stats.parts_retried)
         .Add("accepted_total", s.events_accepted)
         .Add("duplicates_total", s.events_duplicate)
         .Add("rejected_total", s.events_rejected)

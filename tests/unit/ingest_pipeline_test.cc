@@ -31,6 +31,7 @@ struct SharedDb {
   std::vector<BatchMeta> commits;
   int64_t position = 0;
   std::set<int> unavailable_workers;
+  int aborts_left = 0;  // Commits that fail with ABORTED (a serialization failure) first
 };
 
 class SharedTransaction final : public BatchTransaction {
@@ -79,6 +80,10 @@ class SharedTransaction final : public BatchTransaction {
     std::lock_guard lock(db_.mu);
     if (db_.unavailable_workers.count(worker_) != 0) {
       return absl::UnavailableError("commit outcome unknown");
+    }
+    if (db_.aborts_left > 0) {
+      --db_.aborts_left;
+      return absl::AbortedError("serialization failure");
     }
     for (const Event& e : inserted_) db_.events.try_emplace({e.source, e.event_id}, e);
     for (auto& [ref, h] : histories_) db_.histories[ref] = h;
@@ -257,6 +262,23 @@ TEST(IngestPipeline, AFailingPartFailsTheBatchOnce) {
   EXPECT_EQ(outcomes.results[0].status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(pipeline->Stats().batches_failed, 1u);
   EXPECT_EQ(pipeline->Stats().batches_committed, 0u);
+}
+
+TEST(IngestPipeline, PartsThatNeededARetryAreCounted) {
+  SharedDb db;
+  db.aborts_left = 1;
+  auto pipeline = Pipeline(db, 1);
+  Outcomes outcomes;
+  for (uint64_t b = 1; b <= 2; ++b) {
+    const Event e = Make("person-reference-r" + std::to_string(b), "r-" + std::to_string(b));
+    ASSERT_TRUE(pipeline->Submit({{e, std::nullopt, e.source, e.event_id}}, {"s1", b}, nullptr,
+                                 outcomes.Collector()));
+  }
+  ASSERT_TRUE(outcomes.WaitFor(2));
+  pipeline->Shutdown();
+  for (const auto& r : outcomes.results) ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(pipeline->Stats().batches_committed, 2u);
+  EXPECT_EQ(pipeline->Stats().parts_retried, 1u);
 }
 
 TEST(IngestPipeline, ManyBatchesEachAckedOnce) {
