@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <pqxx/pqxx>
 #include <pqxx/transaction>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -42,18 +43,21 @@ ON CONFLICT (source, event_id) DO NOTHING
 RETURNING source, event_id)sql";
 
 // Optimistic transactions (BatchStore::BeginOptimistic): persons read without a lock, with the
-// version (xmin) of the row read; events inserted without ON CONFLICT, since the histories said
-// their keys are new (a unique violation means they were not: the batch is retried with locks).
+// version (xmin) and place (ctid) of the row read, so the write finds the row without an index
+// descent and only if it is still that version (the ref is checked too: a slot can be reused);
+// events inserted without ON CONFLICT, since the histories said their keys are new (a unique
+// violation means they were not: the batch is retried with locks).
 constexpr const char* kReadClientsName = "sonar_read_clients";
 constexpr const char* kReadClients = R"sql(
-SELECT client_ref, history, xmin::text FROM clients WHERE client_ref = ANY($1::text[]))sql";
+SELECT client_ref, history, xmin::text, ctid::text FROM clients
+WHERE client_ref = ANY($1::text[]))sql";
 
 constexpr const char* kWriteClientsName = "sonar_write_clients";
 constexpr const char* kWriteClients = R"sql(
 WITH updated AS (
   UPDATE clients AS c SET history = u.h
-  FROM unnest($1::text[], $2::bytea[], $3::text[]) AS u(r, h, x)
-  WHERE c.client_ref = u.r AND c.xmin = u.x::xid
+  FROM unnest($1::text[], $2::bytea[], $3::text[], $6::tid[]) AS u(r, h, x, t)
+  WHERE c.ctid = u.t AND c.client_ref = u.r AND c.xmin = u.x::xid
   RETURNING 1
 ), created AS (
   INSERT INTO clients (client_ref, history)
@@ -230,11 +234,12 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
       std::vector<std::vector<core::Event>> out(refs.size());
       existing_.clear();
       versions_.clear();
+      places_.clear();
       if (refs.empty()) return out;
       SqlArray arr;
       for (const std::string& ref : refs) arr.Add(ref);
       const pqxx::result rows = tx_.exec_prepared(kReadClientsName, arr.Literal());
-      std::vector<std::pair<std::string, std::string>> found;  // (ref, xmin)
+      std::vector<std::tuple<std::string, std::string, std::string>> found;  // (ref, xmin, ctid)
       found.reserve(rows.size());
       for (const auto& row : rows) {
         const std::string_view ref(row[0].c_str(), row[0].size());
@@ -243,12 +248,13 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
         auto decoded = DecodeHistory(pqxx::binarystring(row[1]).str());
         if (!decoded) return absl::DataLossError("clients.history: undecodable history");
         out[static_cast<size_t>(it - refs.begin())] = std::move(*decoded);
-        found.emplace_back(std::string(ref), row[2].as<std::string>());
+        found.emplace_back(std::string(ref), row[2].as<std::string>(), row[3].as<std::string>());
       }
       std::sort(found.begin(), found.end());
-      for (auto& [ref, version] : found) {
+      for (auto& [ref, version, place] : found) {
         existing_.push_back(std::move(ref));
         versions_.push_back(std::move(version));
+        places_.push_back(std::move(place));
       }
       return out;
     });
@@ -258,7 +264,7 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
       std::span<const std::string> refs,
       std::span<const std::vector<core::Event>> histories) override {
     return Guard([&]() -> absl::Status {
-      SqlArray old_refs, old_blobs, old_versions, new_refs, new_blobs;
+      SqlArray old_refs, old_blobs, old_versions, old_places, new_refs, new_blobs;
       int64_t updates = 0, creations = 0;
       for (size_t i = 0; i < refs.size(); ++i) {
         const auto it = std::lower_bound(existing_.begin(), existing_.end(), refs[i]);
@@ -266,6 +272,7 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
           old_refs.Add(refs[i]);
           old_blobs.AddBytes(EncodeHistory(histories[i]));
           old_versions.Add(versions_[static_cast<size_t>(it - existing_.begin())]);
+          old_places.Add(places_[static_cast<size_t>(it - existing_.begin())]);
           ++updates;
         } else {
           new_refs.Add(refs[i]);
@@ -274,9 +281,9 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
         }
       }
       if (refs.empty()) return absl::OkStatus();
-      const pqxx::row written =
-          tx_.exec_prepared1(kWriteClientsName, old_refs.Literal(), old_blobs.Literal(),
-                             old_versions.Literal(), new_refs.Literal(), new_blobs.Literal());
+      const pqxx::row written = tx_.exec_prepared1(
+          kWriteClientsName, old_refs.Literal(), old_blobs.Literal(), old_versions.Literal(),
+          new_refs.Literal(), new_blobs.Literal(), old_places.Literal());
       if (written[1].as<int64_t>() != creations) {
         return absl::AbortedError(ingest::kNewPersonCreatedConcurrently);
       }
@@ -379,6 +386,7 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
   int64_t seq_ = 0;
   std::vector<std::string> existing_;      // sorted: locked (or read) persons that have a row
   std::vector<std::string> versions_;      // optimistic: xmin of each existing_ row as read
+  std::vector<std::string> places_;        // optimistic: ctid of each existing_ row as read
   SqlArray history_refs_, history_blobs_;  // changed persons that have a row
   SqlArray new_refs_, new_blobs_;          // changed persons to be created
   int64_t new_persons_ = 0;
