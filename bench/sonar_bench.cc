@@ -57,7 +57,7 @@ struct Options {
   int streams = 2, batch_size = 1000, in_flight = 4, ingest_workers = 2, query_workers = 2;
   double tail_share = 0.2;
   uint64_t naive_sample = 5000;
-  double query_rate = 20;
+  double query_rate = 200;
   double query_seconds = 20;
   double idle_query_seconds = 5;
   std::string out = "bench-results.json";
