@@ -233,7 +233,7 @@ absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEven
     changed_histories.push_back(std::move(after));
   }
   if (optimistic) {
-    // Persons first, then event keys: the order the locking transaction takes them in.
+    // Existing persons, then event keys (new persons at Commit): the locking order too.
     if (auto s = txn.WriteHistoriesIfUnchanged(changed_refs, changed_histories); !s.ok()) {
       return s;
     }

@@ -62,8 +62,9 @@ inline constexpr char kOptimisticAssumptionBroken[] =
 //  * optimistic (BatchStore::BeginOptimistic): ReadHistories, WriteHistoriesIfUnchanged,
 //    InsertNewEvents, then AddDeltas, Quarantine, Commit. Nothing is locked while reading; the
 //    histories (which hold every stored event of their person) say which keys are new; the
-//    writes fail with ABORTED kOptimisticAssumptionBroken if that no longer holds. Persons are
-//    written before events, as in the locking order, so the two kinds never deadlock.
+//    writes fail with ABORTED kOptimisticAssumptionBroken if that no longer holds. Both kinds
+//    take existing persons, then event keys, then new persons (at Commit), so they do not
+//    deadlock each other.
 class BatchTransaction {
  public:
   virtual ~BatchTransaction() = default;
@@ -73,9 +74,10 @@ class BatchTransaction {
   [[nodiscard]] virtual absl::StatusOr<std::vector<std::vector<core::Event>>> ReadHistories(
       std::span<const std::string> sorted_client_refs);
 
-  // Optimistic: writes the changed histories now: an existing person's only if their row is
-  // still the version ReadHistories saw, a new person's only if nobody created them meanwhile;
-  // ABORTED otherwise (kOptimisticAssumptionBroken, or kNewPersonCreatedConcurrently).
+  // Optimistic: writes the changed histories of existing persons now, each only if their row is
+  // still the version ReadHistories saw (ABORTED kOptimisticAssumptionBroken otherwise); new
+  // persons are created by Commit, which fails with ABORTED kNewPersonCreatedConcurrently if
+  // someone created one of them meanwhile.
   [[nodiscard]] virtual absl::Status WriteHistoriesIfUnchanged(
       std::span<const std::string> client_refs,
       std::span<const std::vector<core::Event>> histories);

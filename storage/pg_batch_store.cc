@@ -56,16 +56,11 @@ constexpr const char* kWriteClientsName = "sonar_write_clients";
 constexpr const char* kWriteClients = R"sql(
 WITH updated AS (
   UPDATE clients AS c SET history = u.h
-  FROM unnest($1::text[], $2::bytea[], $3::text[], $6::tid[]) AS u(r, h, x, t)
+  FROM unnest($1::text[], $2::bytea[], $3::text[], $4::tid[]) AS u(r, h, x, t)
   WHERE c.ctid = u.t AND c.client_ref = u.r AND c.xmin = u.x::xid
   RETURNING 1
-), created AS (
-  INSERT INTO clients (client_ref, history)
-  SELECT r, h FROM unnest($4::text[], $5::bytea[]) AS u(r, h) ORDER BY r
-  ON CONFLICT (client_ref) DO NOTHING
-  RETURNING 1
 )
-SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM created))sql";
+SELECT count(*) FROM updated)sql";
 
 constexpr const char* kInsertNewEventsName = "sonar_insert_new_events";
 constexpr const char* kInsertNewEvents = R"sql(
@@ -264,29 +259,28 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
       std::span<const std::string> refs,
       std::span<const std::vector<core::Event>> histories) override {
     return Guard([&]() -> absl::Status {
-      SqlArray old_refs, old_blobs, old_versions, old_places, new_refs, new_blobs;
-      int64_t updates = 0, creations = 0;
+      // Persons created by this batch are inserted by Commit, after the events, as in the locking
+      // transaction: both take existing persons, then event keys, then new persons.
+      SqlArray refs_to_update, blobs, versions, places;
+      int64_t updates = 0;
       for (size_t i = 0; i < refs.size(); ++i) {
         const auto it = std::lower_bound(existing_.begin(), existing_.end(), refs[i]);
-        if (it != existing_.end() && *it == refs[i]) {
-          old_refs.Add(refs[i]);
-          old_blobs.AddBytes(EncodeHistory(histories[i]));
-          old_versions.Add(versions_[static_cast<size_t>(it - existing_.begin())]);
-          old_places.Add(places_[static_cast<size_t>(it - existing_.begin())]);
-          ++updates;
-        } else {
-          new_refs.Add(refs[i]);
-          new_blobs.AddBytes(EncodeHistory(histories[i]));
-          ++creations;
+        if (it == existing_.end() || *it != refs[i]) {
+          new_refs_.Add(refs[i]);
+          new_blobs_.AddBytes(EncodeHistory(histories[i]));
+          ++new_persons_;
+          continue;
         }
+        refs_to_update.Add(refs[i]);
+        blobs.AddBytes(EncodeHistory(histories[i]));
+        versions.Add(versions_[static_cast<size_t>(it - existing_.begin())]);
+        places.Add(places_[static_cast<size_t>(it - existing_.begin())]);
+        ++updates;
       }
-      if (refs.empty()) return absl::OkStatus();
-      const pqxx::row written = tx_.exec_prepared1(
-          kWriteClientsName, old_refs.Literal(), old_blobs.Literal(), old_versions.Literal(),
-          new_refs.Literal(), new_blobs.Literal(), old_places.Literal());
-      if (written[1].as<int64_t>() != creations) {
-        return absl::AbortedError(ingest::kNewPersonCreatedConcurrently);
-      }
+      if (updates == 0) return absl::OkStatus();
+      const pqxx::row written =
+          tx_.exec_prepared1(kWriteClientsName, refs_to_update.Literal(), blobs.Literal(),
+                             versions.Literal(), places.Literal());
       if (written[0].as<int64_t>() != updates) {
         return absl::AbortedError(ingest::kOptimisticAssumptionBroken);
       }

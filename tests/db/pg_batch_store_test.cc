@@ -345,38 +345,46 @@ class InterleavingStore final : public ingest::BatchStore {
   int begins_ = 0;
 };
 
+// With a locking first attempt (the person was not there to lock), and with an optimistic one
+// (the person was not there to read): either way the retry, with locks, sees their history.
 TEST(PgBatchStore, NewPersonCreatedConcurrentlyIsRetriedWithTheirHistory) {
-  testing::TestDatabase db;
-  const std::string ref = "PseudonymAbcdefgh0042";
-  // Another writer (another process, say) creates the person after this batch looked for them.
-  storage::PgBatchStore other_store(db.url());
-  ingest::BatchProcessor other(other_store, core::ReferenceData::Builtin());
-  std::vector<Event> theirs = {Make("c1", ref, At("2022-03-01"), EventKind::kClientRegistered,
-                                    "GM0654", core::Registrant::kUwv)};
-  absl::StatusOr<ingest::BatchResult> their_result;
-  storage::PgBatchStore store(db.url());
-  InterleavingStore interleaving(store, [&] {
-    their_result = other.Process(Incoming(theirs), {"other", 1}, kNow, nullptr);
-  });
-  ingest::BatchProcessor processor(interleaving, core::ReferenceData::Builtin());
-  std::vector<Event> ours = {
-      Make("c2", ref, At("2022-04-01"), EventKind::kTargetGroupEntered, "GM0654")};
-  auto result = processor.Process(Incoming(ours), {"test", 1}, kNow, nullptr);
-  ASSERT_TRUE(their_result.ok()) << their_result.status();
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(result->attempts, 2);  // the first attempt found the person created meanwhile
-  EXPECT_EQ(result->accepted, 1u);
-  // One history with both events, and counts as if the two had come in one batch.
-  EXPECT_EQ(db.Scalar("SELECT count(*) FROM clients"), "1");
-  EXPECT_EQ(db.Scalar("SELECT count(*) FROM events"), "2");
-  EXPECT_EQ(db.Scalar("SELECT count(*) FROM ingest_batches"), "2");
-  const auto live = LiveCounts(db.url());
-  EXPECT_EQ(live, RecomputeFromEvents(db.url()));
-  ASSERT_EQ(live.size(), 1u);
-  EXPECT_EQ((live.at({"GM0654", static_cast<int>(core::Cell::kUwvWithoutProfile)})), 1);
-  const auto report = storage::VerifyCounters(db.url());
-  ASSERT_TRUE(report.ok()) << report.status();
-  EXPECT_TRUE(report->ok());  // the stored history holds both events; counters add up
+  for (const bool optimistic : {false, true}) {
+    SCOPED_TRACE(optimistic ? "optimistic" : "locking");
+    testing::TestDatabase db;
+    const std::string ref = "PseudonymAbcdefgh0042";
+    // Another writer (another process, say) creates the person after this batch looked for them.
+    storage::PgBatchStore other_store(db.url());
+    ingest::BatchProcessor other(other_store, core::ReferenceData::Builtin());
+    std::vector<Event> theirs = {Make("c1", ref, At("2022-03-01"), EventKind::kClientRegistered,
+                                      "GM0654", core::Registrant::kUwv)};
+    absl::StatusOr<ingest::BatchResult> their_result;
+    storage::PgBatchStore store(db.url());
+    InterleavingStore interleaving(
+        store,
+        [&] {
+          their_result = other.Process(Incoming(theirs), {"other", 1}, kNow, nullptr);
+        },
+        optimistic);
+    ingest::BatchProcessor processor(interleaving, core::ReferenceData::Builtin());
+    std::vector<Event> ours = {
+        Make("c2", ref, At("2022-04-01"), EventKind::kTargetGroupEntered, "GM0654")};
+    auto result = processor.Process(Incoming(ours), {"test", 1}, kNow, nullptr);
+    ASSERT_TRUE(their_result.ok()) << their_result.status();
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->attempts, 2);  // the first attempt found the person created meanwhile
+    EXPECT_EQ(result->accepted, 1u);
+    // One history with both events, and counts as if the two had come in one batch.
+    EXPECT_EQ(db.Scalar("SELECT count(*) FROM clients"), "1");
+    EXPECT_EQ(db.Scalar("SELECT count(*) FROM events"), "2");
+    EXPECT_EQ(db.Scalar("SELECT count(*) FROM ingest_batches"), "2");
+    const auto live = LiveCounts(db.url());
+    EXPECT_EQ(live, RecomputeFromEvents(db.url()));
+    ASSERT_EQ(live.size(), 1u);
+    EXPECT_EQ((live.at({"GM0654", static_cast<int>(core::Cell::kUwvWithoutProfile)})), 1);
+    const auto report = storage::VerifyCounters(db.url());
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_TRUE(report->ok());  // the stored history holds both events; counters add up
+  }
 }
 
 TEST(PgBatchStore, OptimisticBatchRetriesWithLocksWhenTheHistoryChangedMeanwhile) {
