@@ -1,8 +1,8 @@
 // The query service's in-memory read model of the counters (core::CountsModel), kept current
 // from the database's change feed:
 //   - on (re)connect: LISTEN sonar_counts and sonar_publications, then load a snapshot of
-//     quarter_deltas and live_counts (summed over shards) in one REPEATABLE READ transaction,
-//     with the seqs of the count_changes rows it already contains;
+//     quarter_deltas_all and live_counts_all (folded and unfolded deltas) in one REPEATABLE READ
+//     transaction, with the seqs of the count_changes rows it already contains;
 //   - every committed ingest batch NOTIFYs its seq (in commit order); the feed fetches those
 //     batches' count_changes rows and adds their deltas, skipping batches the snapshot contains;
 //   - a notified batch whose row is gone (pruned: the feed fell minutes behind) forces a reload.

@@ -16,7 +16,7 @@
 namespace sonar::storage {
 
 struct CountsSnapshot {
-  std::vector<core::CounterRow> rows;  // summed over shards, by raw residence code
+  std::vector<core::CounterRow> rows;  // summed by raw residence code and cell
   core::Instant as_of{};               // database clock at the read
 };
 
