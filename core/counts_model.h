@@ -1,6 +1,6 @@
 // The counters as the query service keeps them in memory: live totals and per-quarter deltas by
-// raw residence code and cell. Built from a snapshot of the
-// counters and kept current by applying each committed batch's changes (the change feed).
+// raw residence code and cell. Built from a snapshot of the counters and kept current by applying
+// each committed batch's changes (the change feed).
 // Answers the same rows PgCountsReader reads from the database, without a database round trip.
 // A value type; not thread-safe (the owner guards it).
 #pragma once
