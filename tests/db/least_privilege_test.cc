@@ -9,6 +9,7 @@
 #include "storage/migrator.h"
 #include "storage/pg_batch_store.h"
 #include "storage/pg_connection.h"
+#include "storage/pg_counter_folder.h"
 #include "storage/pg_counts_reader.h"
 #include "storage/pg_publication_store.h"
 #include "tests/support/test_database.h"
@@ -63,6 +64,14 @@ TEST(LeastPrivilege, IngestRoleWritesEventsButCannotChangeSchemaOrReadPublicatio
                                   [](size_t) { return std::string("payload"); });
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->accepted, 1u);
+  // The counter folder runs as this role too: folding and pruning must not need more.
+  storage::PgCounterFolder folder(url);
+  auto folded = folder.FoldOnce();
+  ASSERT_TRUE(folded.ok()) << folded.status();
+  EXPECT_EQ(folded->batches, 1);
+  auto pruned = folder.Prune(std::chrono::seconds(0));
+  ASSERT_TRUE(pruned.ok()) << pruned.status();
+  EXPECT_EQ(*pruned, 1);
   EXPECT_TRUE(Denied(url, "CREATE TABLE intruder (x int)"));
   EXPECT_TRUE(Denied(url, "ALTER TABLE events ADD COLUMN x int"));
   EXPECT_TRUE(Denied(url, "SELECT * FROM publication_figures"));
