@@ -62,7 +62,10 @@ void CounterFoldLoop::Run() {
       wait = std::min(wait * 2, std::chrono::milliseconds(10'000));
       continue;
     }
-    wait = interval_;
+    // A full chunk: there may be more waiting (after a pause in folding); fold on at once.
+    wait = folded->batches >= storage::PgCounterFolder::kMaxBatchesPerFold
+               ? std::chrono::milliseconds(0)
+               : interval_;
     {
       std::lock_guard lock(mu_);
       if (!folded->skipped) ++stats_.folds;

@@ -22,14 +22,16 @@ using ingest::EventKeyHash;
 constexpr const char* kNextSeqName = "sonar_next_seq";
 constexpr const char* kNextSeq = "SELECT nextval(pg_get_serial_sequence('ingest_batches', 'seq'))";
 
-// Row-locks the persons that exist, in one order (no deadlocks between batches), without writing
+// Row-locks the persons that exist, in one order (no deadlocks between batches): bytewise
+// (COLLATE "C", whatever the database's collation), the order in which the optimistic write
+// below visits them too (its nested loop follows the array, sorted bytewise). Without writing
 // a row version; the finishing statement then writes each changed person once. Persons not found
 // are created there, and a concurrent creation of the same person makes that fail (see
 // kFinishBatch).
 constexpr const char* kLockClientsName = "sonar_lock_clients";
 constexpr const char* kLockClients = R"sql(
 SELECT client_ref, history FROM clients WHERE client_ref = ANY($1::text[])
-ORDER BY client_ref FOR UPDATE)sql";
+ORDER BY client_ref COLLATE "C" FOR UPDATE)sql";
 
 constexpr const char* kInsertEventsName = "sonar_insert_events";
 constexpr const char* kInsertEvents = R"sql(
@@ -98,7 +100,7 @@ WITH histories AS (
   RETURNING 1
 ), new_clients AS (
   INSERT INTO clients (client_ref, history)
-  SELECT r, h FROM unnest($22::text[], $23::bytea[]) AS u(r, h) ORDER BY r
+  SELECT r, h FROM unnest($22::text[], $23::bytea[]) AS u(r, h) ORDER BY r COLLATE "C"
   ON CONFLICT (client_ref) DO NOTHING
   RETURNING 1
 ), changes AS (

@@ -18,9 +18,13 @@ constexpr const char* kTryLock = "SELECT pg_try_advisory_xact_lock(hashtext('son
 // The counter tables and the marks change in one transaction, so a reader of the *_all views
 // sees each batch exactly once.
 constexpr const char* kTakeUnfolded = R"sql(
-WITH taken AS (DELETE FROM count_changes_unfolded RETURNING seq)
-SELECT q_quarters, q_codes, q_cells, q_n, l_codes, l_cells, l_n
-FROM count_changes JOIN taken USING (seq))sql";
+WITH taken AS (
+  DELETE FROM count_changes_unfolded
+  WHERE seq IN (SELECT seq FROM count_changes_unfolded ORDER BY seq LIMIT $1)
+  RETURNING seq
+)
+SELECT c.seq IS NULL, q_quarters, q_codes, q_cells, q_n, l_codes, l_cells, l_n
+FROM taken LEFT JOIN count_changes c USING (seq))sql";
 
 constexpr const char* kAddQuarters = R"sql(
 INSERT INTO quarter_deltas AS q (quarter, municipality_code, cell, shard, n)
@@ -42,7 +46,7 @@ WHERE c.committed_at < clock_timestamp() - $1 * interval '1 second'
 
 PgCounterFolder::PgCounterFolder(std::string database_url) : connection_(std::move(database_url)) {}
 
-absl::StatusOr<FoldResult> PgCounterFolder::FoldOnce() {
+absl::StatusOr<FoldResult> PgCounterFolder::FoldOnce(int64_t max_batches) {
   try {
     pqxx::work tx(connection_.Get());
     FoldResult result;
@@ -52,8 +56,13 @@ absl::StatusOr<FoldResult> PgCounterFolder::FoldOnce() {
     }
     std::map<std::tuple<int64_t, std::string, int64_t>, int64_t> quarters;
     std::map<std::pair<std::string, int64_t>, int64_t> live;
-    for (const auto& row : tx.exec(kTakeUnfolded)) {
-      auto change = DecodeCountChange(row, 0);
+    for (const auto& row : tx.exec_params(kTakeUnfolded, max_batches)) {
+      if (row[0].as<bool>()) {
+        // Cannot happen while the foreign key of migration 0007 holds; never fold a mark away
+        // without its deltas (rolled back).
+        return absl::DataLossError("count_changes_unfolded: a marked batch has no change row");
+      }
+      auto change = DecodeCountChange(row, 1);
       if (!change.ok()) return change.status();
       for (size_t i = 0; i < change->q_n.size(); ++i) {
         quarters[{change->q_quarters[i], std::move(change->q_codes[i]), change->q_cells[i]}] +=

@@ -26,8 +26,11 @@ class PgCounterFolder final {
  public:
   explicit PgCounterFolder(std::string database_url);
 
-  // Folds every row unfolded when it starts, in one transaction.
-  [[nodiscard]] absl::StatusOr<FoldResult> FoldOnce();
+  // Folds the oldest `max_batches` rows unfolded when it starts (all of them if fewer), in one
+  // transaction; FoldResult::batches == max_batches means there may be more.
+  [[nodiscard]] absl::StatusOr<FoldResult> FoldOnce(int64_t max_batches = kMaxBatchesPerFold);
+
+  static constexpr int64_t kMaxBatchesPerFold = 4096;
 
   // Deletes folded count_changes rows committed more than `retention` ago (the query service's
   // read model fetches a row within moments of its NOTIFY; a feed that falls further behind

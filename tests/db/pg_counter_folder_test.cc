@@ -126,6 +126,45 @@ TEST(PgCounterFolder, PrunesOnlyOldFoldedChangeRows) {
   EXPECT_TRUE(verified->ok());
 }
 
+TEST(PgCounterFolder, FoldsInChunksOldestFirst) {
+  testing::TestDatabase db;
+  IngestThreeBatches(db.url());
+  const std::string oldest_two = db.Scalar(
+      "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM (SELECT seq FROM "
+      "count_changes_unfolded ORDER BY seq LIMIT 2) s");
+  storage::PgCounterFolder folder(db.url());
+  auto first = folder.FoldOnce(2);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->batches, 2);
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM count_changes_unfolded"), "2");
+  EXPECT_EQ(
+      db.Scalar("SELECT count(*) FROM count_changes_unfolded WHERE seq IN (" + oldest_two + ")"),
+      "0");
+  auto rest = folder.FoldOnce(2);
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ(rest->batches, 2);
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM count_changes_unfolded"), "0");
+  auto verified = storage::VerifyCounters(db.url());
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_TRUE(verified->ok());
+}
+
+// What an ingest process of a release before migration 0006 would do during a rolling update:
+// prune change rows by age alone. The foreign key refuses it while a row is not folded.
+TEST(PgCounterFolder, AnUnfoldedChangeRowCannotBeDeleted) {
+  testing::TestDatabase db;
+  IngestThreeBatches(db.url());
+  pqxx::connection conn(db.url());
+  {
+    pqxx::work tx(conn);
+    EXPECT_THROW(tx.exec("DELETE FROM count_changes"), pqxx::foreign_key_violation);
+  }
+  storage::PgCounterFolder folder(db.url());
+  ASSERT_TRUE(folder.FoldOnce().ok());
+  pqxx::work tx(conn);
+  EXPECT_EQ(tx.exec("DELETE FROM count_changes").affected_rows(), 4u);
+}
+
 TEST(PgCounterFolder, UnreachableDatabaseIsUnavailable) {
   storage::PgCounterFolder folder("postgresql://127.0.0.1:1/none?connect_timeout=2");
   auto r = folder.FoldOnce();
