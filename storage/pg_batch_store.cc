@@ -1,6 +1,7 @@
 #include "storage/pg_batch_store.h"
 
 #include <algorithm>
+#include <functional>
 #include <pqxx/pqxx>
 #include <pqxx/transaction>
 #include <tuple>
@@ -167,15 +168,11 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
       for (const std::string& ref : refs) arr.Add(ref);
       const pqxx::result rows = tx_.exec_prepared(kLockClientsName, arr.Literal());
       existing_.reserve(rows.size());
-      for (const auto& row : rows) {
-        const std::string_view ref(row[0].c_str(), row[0].size());
-        // `refs` is sorted bytewise; the rows come in the database's collation order.
-        const auto it = std::lower_bound(refs.begin(), refs.end(), ref);
-        if (it == refs.end() || *it != ref) return absl::InternalError("clients: unasked row");
-        auto decoded = DecodeHistory(pqxx::binarystring(row[1]).str());
-        if (!decoded) return absl::DataLossError("clients.history: undecodable history");
-        out[static_cast<size_t>(it - refs.begin())] = std::move(*decoded);
-        existing_.emplace_back(ref);
+      if (auto s = DecodeHistories(
+              rows, refs, out,
+              [&](const pqxx::row& row) { existing_.emplace_back(row[0].c_str(), row[0].size()); });
+          !s.ok()) {
+        return s;
       }
       std::sort(existing_.begin(), existing_.end());
       return out;
@@ -238,14 +235,13 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
       const pqxx::result rows = tx_.exec_prepared(kReadClientsName, arr.Literal());
       std::vector<std::tuple<std::string, std::string, std::string>> found;  // (ref, xmin, ctid)
       found.reserve(rows.size());
-      for (const auto& row : rows) {
-        const std::string_view ref(row[0].c_str(), row[0].size());
-        const auto it = std::lower_bound(refs.begin(), refs.end(), ref);
-        if (it == refs.end() || *it != ref) return absl::InternalError("clients: unasked row");
-        auto decoded = DecodeHistory(pqxx::binarystring(row[1]).str());
-        if (!decoded) return absl::DataLossError("clients.history: undecodable history");
-        out[static_cast<size_t>(it - refs.begin())] = std::move(*decoded);
-        found.emplace_back(std::string(ref), row[2].as<std::string>(), row[3].as<std::string>());
+      if (auto s = DecodeHistories(rows, refs, out,
+                                   [&](const pqxx::row& row) {
+                                     found.emplace_back(std::string(row[0].c_str(), row[0].size()),
+                                                        row[2].c_str(), row[3].c_str());
+                                   });
+          !s.ok()) {
+        return s;
       }
       std::sort(found.begin(), found.end());
       for (auto& [ref, version, place] : found) {
@@ -365,6 +361,24 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
   }
 
  private:
+  // Rows (client_ref, history, ...) of the persons asked for (`refs`, sorted bytewise; the rows
+  // may come in any order): each history decoded into `out` at its ref's position, and `found`
+  // called with the row.
+  static absl::Status DecodeHistories(const pqxx::result& rows, std::span<const std::string> refs,
+                                      std::vector<std::vector<core::Event>>& out,
+                                      const std::function<void(const pqxx::row&)>& found) {
+    for (const auto& row : rows) {
+      const std::string_view ref(row[0].c_str(), row[0].size());
+      const auto it = std::lower_bound(refs.begin(), refs.end(), ref);
+      if (it == refs.end() || *it != ref) return absl::InternalError("clients: unasked row");
+      auto decoded = DecodeHistory(pqxx::binarystring(row[1]).str());
+      if (!decoded) return absl::DataLossError("clients.history: undecodable history");
+      out[static_cast<size_t>(it - refs.begin())] = std::move(*decoded);
+      found(row);
+    }
+    return absl::OkStatus();
+  }
+
   template <typename F>
   auto Guard(F&& body) -> decltype(body()) {
     try {
