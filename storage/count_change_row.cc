@@ -13,10 +13,9 @@ absl::StatusOr<CountChangeRow> DecodeCountChange(const pqxx::row& row, int first
     return std::string_view(f.c_str(), f.size());
   };
   CountChangeRow out;
-  const bool parsed =
-      ParseIntArray(text(0), out.q_quarters) && ParseIntArray(text(2), out.q_cells) &&
-      ParseIntArray(text(3), out.q_n) && ParseIntArray(text(5), out.l_cells) &&
-      ParseIntArray(text(6), out.l_n);
+  const bool parsed = ParseIntArray(text(0), out.q_quarters) &&
+                      ParseIntArray(text(2), out.q_cells) && ParseIntArray(text(3), out.q_n) &&
+                      ParseIntArray(text(5), out.l_cells) && ParseIntArray(text(6), out.l_n);
   out.q_codes = ParseTextArray(text(1));
   out.l_codes = ParseTextArray(text(4));
   const size_t q = out.q_quarters.size(), l = out.l_cells.size();
