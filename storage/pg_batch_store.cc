@@ -34,16 +34,20 @@ constexpr const char* kLockClients = R"sql(
 SELECT client_ref, history FROM clients WHERE client_ref = ANY($1::text[])
 ORDER BY client_ref COLLATE "C" FOR UPDATE)sql";
 
-constexpr const char* kInsertEventsName = "sonar_insert_events";
-constexpr const char* kInsertEvents = R"sql(
+// The events of a batch, sorted by key (one order for concurrent inserters of the same keys).
+// The locking transaction inserts them with kInsertEventsIfNew and learns which keys were new; the
+// optimistic one, which knows, with kInsertEventsNew alone (see below).
+constexpr const char* kInsertEventsNew = R"sql(
 INSERT INTO events (source, event_id, client_ref, occurred_at, kind, municipality_code,
                     registrant, batch_seq)
 SELECT s, e, c, timestamptz 'epoch' + t * interval '1 microsecond', k, m, r, $8
 FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int2[], $6::text[], $7::int2[])
      AS u(s, e, c, t, k, m, r)
-ORDER BY s, e
+ORDER BY s, e)sql";
+constexpr const char* kInsertEventsIfNew = R"sql(
 ON CONFLICT (source, event_id) DO NOTHING
 RETURNING source, event_id)sql";
+constexpr const char* kInsertEventsName = "sonar_insert_events";
 
 // Optimistic transactions (BatchStore::BeginOptimistic): persons read without a lock, with the
 // version (xmin) and place (ctid) of the row read, so the write finds the row without an index
@@ -66,13 +70,6 @@ WITH updated AS (
 SELECT count(*) FROM updated)sql";
 
 constexpr const char* kInsertNewEventsName = "sonar_insert_new_events";
-constexpr const char* kInsertNewEvents = R"sql(
-INSERT INTO events (source, event_id, client_ref, occurred_at, kind, municipality_code,
-                    registrant, batch_seq)
-SELECT s, e, c, timestamptz 'epoch' + t * interval '1 microsecond', k, m, r, $8
-FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int2[], $6::text[], $7::int2[])
-     AS u(s, e, c, t, k, m, r)
-ORDER BY s, e)sql";
 
 constexpr const char* kSelectEventsName = "sonar_select_events";
 constexpr const char* kSelectEvents = R"sql(
@@ -127,15 +124,15 @@ RETURNING (SELECT count(*) FROM new_clients))sql";
 void PrepareBatchStatements(pqxx::connection& conn) {
   conn.prepare(kNextSeqName, kNextSeq);
   conn.prepare(kLockClientsName, kLockClients);
-  conn.prepare(kInsertEventsName, kInsertEvents);
+  conn.prepare(kInsertEventsName, std::string(kInsertEventsNew) + kInsertEventsIfNew);
   conn.prepare(kSelectEventsName, kSelectEvents);
   conn.prepare(kFinishBatchName, kFinishBatch);
   conn.prepare(kReadClientsName, kReadClients);
   conn.prepare(kWriteClientsName, kWriteClients);
-  conn.prepare(kInsertNewEventsName, kInsertNewEvents);
+  conn.prepare(kInsertNewEventsName, kInsertEventsNew);
 }
 
-// The events as parallel array literals, in the column order of kInsertEvents/kInsertNewEvents.
+// The events as parallel array literals, in the column order of kInsertEventsNew.
 struct EventArrays {
   SqlArray s, e, c, t, k, m, r;
   explicit EventArrays(std::span<const core::Event> events) {
