@@ -65,8 +65,16 @@ struct Options {
   std::string perf_out;
   double perf_seconds = 20;
   std::string service_log_level = "info";
+  std::vector<std::string> ingest_extra, query_extra;  // more flags for the services
+  std::vector<std::string> pg_settings;  // NAME=VALUE for the throwaway cluster (ALTER SYSTEM)
   std::string command_line;
 };
+
+std::string JoinArgs(const std::vector<std::string>& args) {
+  std::string out;
+  for (const std::string& a : args) out += (out.empty() ? "" : " ") + a;
+  return out;
+}
 
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& addr) {
   grpc::ChannelArguments args;
@@ -704,6 +712,33 @@ int Run(Options& o) {
       throw std::runtime_error("pg-throwaway.sh start failed");
     }
     admin_url = Trim(out);
+    if (!o.pg_settings.empty()) {
+      {
+        pqxx::connection admin(admin_url);
+        for (const std::string& setting : o.pg_settings) {
+          const size_t eq = setting.find('=');
+          if (eq == std::string::npos || eq == 0) {
+            throw std::runtime_error("--pg-setting wants NAME=VALUE, got " + setting);
+          }
+          const std::string name = setting.substr(0, eq);
+          if (name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_0123456789") !=
+              std::string::npos) {
+            throw std::runtime_error("--pg-setting: not a setting name: " + name);
+          }
+          pqxx::nontransaction(admin).exec("ALTER SYSTEM SET " + name + " = " +
+                                           admin.quote(setting.substr(eq + 1)));
+        }
+      }
+      Say("restarting the throwaway PostgreSQL with the --pg-setting values");
+      std::string ignored, restarted;
+      if (RunCommand({"bash", o.pg_script, "stop", throwaway}, ignored) != 0 ||
+          RunCommand({"bash", o.pg_script, "start", throwaway}, restarted) != 0) {
+        throw std::runtime_error("pg-throwaway.sh restart failed");
+      }
+      admin_url = Trim(restarted);
+    }
+  } else if (!o.pg_settings.empty()) {
+    throw std::runtime_error("--pg-setting applies to the throwaway cluster, not --database-url");
   }
   // Runs at every exit from here on (after the services, declared later, are gone).
   Finally destroy_cluster([&] {
@@ -739,7 +774,7 @@ int Run(Options& o) {
     }
     pg_version = tx.exec1("SHOW server_version")[0].as<std::string>();
     for (const char* s : {"fsync", "synchronous_commit", "shared_buffers", "max_wal_size",
-                          "wal_level", "checkpoint_timeout"}) {
+                          "wal_compression", "wal_level", "checkpoint_timeout"}) {
       if (!pg_settings.empty()) pg_settings += ", ";
       pg_settings += std::string(s) + "=" + tx.exec1(std::string("SHOW ") + s)[0].as<std::string>();
     }
@@ -777,16 +812,24 @@ int Run(Options& o) {
                             << "-not-a-secret-0123456789\n";
     ingest_args.insert(ingest_args.end(), {"--hmac-key-file", key_file});
   }
+  ingest_args.insert(ingest_args.end(), o.ingest_extra.begin(), o.ingest_extra.end());
   auto ingest = std::make_unique<Child>(o.ingest_binary, ingest_args, work + "/sonar-ingest.log");
   const int ingest_port = WaitForPortFile(ingest_port_file, 60s);
   if (ingest_port == 0)
     throw std::runtime_error("sonar-ingest did not start; see " + work + "/sonar-ingest.log");
-  auto query = std::make_unique<Child>(
-      o.query_binary,
-      std::vector<std::string>{"--database-url", url, "--listen", "127.0.0.1:0", "--port-file",
-                               query_port_file, "--plaintext", "--workers",
-                               std::to_string(o.query_workers), "--log-level", o.service_log_level},
-      work + "/sonar-query.log");
+  std::vector<std::string> query_args{"--database-url",
+                                      url,
+                                      "--listen",
+                                      "127.0.0.1:0",
+                                      "--port-file",
+                                      query_port_file,
+                                      "--plaintext",
+                                      "--workers",
+                                      std::to_string(o.query_workers),
+                                      "--log-level",
+                                      o.service_log_level};
+  query_args.insert(query_args.end(), o.query_extra.begin(), o.query_extra.end());
+  auto query = std::make_unique<Child>(o.query_binary, query_args, work + "/sonar-query.log");
   const int query_port = WaitForPortFile(query_port_file, 60s);
   if (query_port == 0)
     throw std::runtime_error("sonar-query did not start; see " + work + "/sonar-query.log");
@@ -1056,6 +1099,8 @@ int Run(Options& o) {
       .Int("in_flight_per_stream", o.in_flight)
       .Int("ingest_workers", o.ingest_workers)
       .Int("query_workers", o.query_workers)
+      .Str("ingest_extra_args", JoinArgs(o.ingest_extra))
+      .Str("query_extra_args", JoinArgs(o.query_extra))
       .Num("tail_share", o.tail_share)
       .Int("naive_sample", static_cast<int64_t>(o.naive_sample))
       .Num("query_rate", o.query_rate)
@@ -1226,6 +1271,14 @@ int main(int argc, char** argv) {
                  "run `perf record -a -g` during the ingest phase into this file");
   app.add_option("--perf-seconds", o.perf_seconds, "length of the perf recording")
       ->capture_default_str();
+  app.add_option("--pg-setting", o.pg_settings,
+                 "a server setting for the throwaway cluster, e.g. --pg-setting "
+                 "max_wal_size=8GB (ALTER SYSTEM, then a restart; repeatable)");
+  app.add_option("--ingest-arg", o.ingest_extra,
+                 "one more flag for sonar-ingest, e.g. --ingest-arg=--fold-interval-ms=200 "
+                 "(repeatable)");
+  app.add_option("--query-arg", o.query_extra,
+                 "one more flag for sonar-query, e.g. --query-arg=--workers=4 (repeatable)");
   app.add_option("--service-log-level", o.service_log_level, "--log-level of both services")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
