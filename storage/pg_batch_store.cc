@@ -121,7 +121,16 @@ SELECT $10, $17, $18::numeric, $19, $20, $21, $24, $25
 FROM (SELECT pg_notify('sonar_counts', $10::text)) AS notify
 RETURNING (SELECT count(*) FROM new_clients))sql";
 
-void PrepareBatchStatements(pqxx::connection& conn) {
+}  // namespace
+
+void PrepareBatchSession(pqxx::connection& conn) {
+  // Always plan with the actual arrays (custom plans). After five executions PostgreSQL may
+  // switch a prepared statement to a generic plan for good; made while `clients` or `events`
+  // was small (say an autovacuum ANALYZE of a new deployment's first rows), that plan is a
+  // sequential scan, and reading a batch's persons then scans the whole table until the next
+  // ANALYZE: seen as one ingest process committing about a batch a second. Planning each
+  // statement costs little next to its ~500 rows.
+  pqxx::nontransaction(conn).exec0("SET plan_cache_mode = force_custom_plan");
   conn.prepare(kNextSeqName, kNextSeq);
   conn.prepare(kLockClientsName, kLockClients);
   conn.prepare(kInsertEventsName, std::string(kInsertEventsNew) + kInsertEventsIfNew);
@@ -131,6 +140,8 @@ void PrepareBatchStatements(pqxx::connection& conn) {
   conn.prepare(kWriteClientsName, kWriteClients);
   conn.prepare(kInsertNewEventsName, kInsertEventsNew);
 }
+
+namespace {
 
 // The events as parallel array literals, in the column order of kInsertEventsNew.
 struct EventArrays {
@@ -414,7 +425,7 @@ absl::StatusOr<std::unique_ptr<ingest::BatchTransaction>> PgBatchStore::Begin() 
   try {
     pqxx::connection& conn = connection_.Get();
     if (prepared_generation_ != connection_.Generation()) {
-      PrepareBatchStatements(conn);
+      PrepareBatchSession(conn);
       prepared_generation_ = connection_.Generation();
     }
     return std::unique_ptr<ingest::BatchTransaction>(

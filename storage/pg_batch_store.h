@@ -9,7 +9,8 @@
 // so a batch costs six round trips whatever its size, and writes one row version per changed
 // person. Commit returns ABORTED (nothing committed; the caller retries the batch) when another
 // transaction created one of the batch's new persons after LockHistories. The statements are
-// prepared once per connection.
+// prepared once per connection, which plans them for each batch's arrays (plan_cache_mode =
+// force_custom_plan; see PrepareBatchSession).
 //
 // Not thread-safe: one store per worker thread; it owns its connection.
 #pragma once
@@ -21,6 +22,11 @@
 #include "storage/pg_connection.h"
 
 namespace sonar::storage {
+
+// Sets up a connection for batches: its session settings and prepared statements (named
+// sonar_*, e.g. sonar_read_clients). PgBatchStore does this once per connection; exposed for
+// tests of the session's plans.
+void PrepareBatchSession(pqxx::connection& conn);
 
 class PgBatchStore final : public ingest::BatchStore {
  public:

@@ -455,6 +455,47 @@ TEST(PgBatchStore, OptimisticBatchRetriesWithLocksWhenAKeyIsStoredForAnotherPers
   EXPECT_TRUE(verified->ok());
 }
 
+// A batch connection plans its statements with the actual arrays every time. Otherwise, once the
+// statistics said `clients` was small (an ANALYZE of a new deployment's first rows), PostgreSQL
+// would keep a generic plan that scans the whole table for every batch's persons until the next
+// ANALYZE. The control connection, with the default plan cache mode, shows that plan.
+TEST(PgBatchStore, SessionPlansWithTheBatchsArraysWhateverTheStatisticsSaidBefore) {
+  testing::TestDatabase db;
+  pqxx::connection setup(db.url());
+  pqxx::nontransaction(setup).exec0("ALTER TABLE clients SET (autovacuum_enabled = false)");
+  std::string refs = "{";
+  for (int i = 1; i <= 60; ++i) refs += (i > 1 ? ",p" : "p") + std::to_string(i);
+  refs += "}";
+  auto plan_after_growth = [&](bool default_plan_cache_mode) {
+    // A small table, and statistics that say so.
+    pqxx::nontransaction(setup).exec0("TRUNCATE clients");
+    pqxx::nontransaction(setup).exec0(
+        "INSERT INTO clients (client_ref) SELECT 'p' || i FROM generate_series(1, 100) i");
+    pqxx::nontransaction(setup).exec0("ANALYZE clients");
+    pqxx::connection conn(db.url());
+    storage::PrepareBatchSession(conn);
+    if (default_plan_cache_mode) pqxx::nontransaction(conn).exec0("SET plan_cache_mode = auto");
+    for (int i = 0; i < 8; ++i) {
+      EXPECT_EQ(pqxx::nontransaction(conn).exec_prepared("sonar_read_clients", refs).size(), 60u);
+    }
+    // The table grows (no ANALYZE yet), and the next batch is planned.
+    pqxx::nontransaction(setup).exec0(
+        "INSERT INTO clients (client_ref) SELECT 'q' || i || '-' || random() "
+        "FROM generate_series(1, 20000) i");
+    std::string plan;
+    for (const auto& row :
+         pqxx::nontransaction(conn).exec("EXPLAIN EXECUTE sonar_read_clients('" + refs + "')")) {
+      plan += std::string(row[0].c_str()) + "\n";
+    }
+    return plan;
+  };
+  const std::string control = plan_after_growth(true);
+  EXPECT_NE(control.find("Seq Scan on clients"), std::string::npos) << control;
+  const std::string batch_session = plan_after_growth(false);
+  EXPECT_EQ(batch_session.find("Seq Scan"), std::string::npos) << batch_session;
+  EXPECT_NE(batch_session.find("clients_pkey"), std::string::npos) << batch_session;
+}
+
 TEST(PgBatchStore, UnreachableDatabaseIsUnavailable) {
   storage::PgBatchStore store("postgresql://sonar@127.0.0.1:1/none?connect_timeout=2");
   ingest::BatchProcessor processor(store, core::ReferenceData::Builtin());
