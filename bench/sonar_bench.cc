@@ -27,6 +27,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "absl/strings/str_join.h"
 #include "bench/bench_support.h"
 #include "bench/national_population.h"
 #include "core/client_state.h"
@@ -69,12 +70,6 @@ struct Options {
   std::vector<std::string> pg_settings;  // NAME=VALUE for the throwaway cluster (ALTER SYSTEM)
   std::string command_line;
 };
-
-std::string JoinArgs(const std::vector<std::string>& args) {
-  std::string out;
-  for (const std::string& a : args) out += (out.empty() ? "" : " ") + a;
-  return out;
-}
 
 std::shared_ptr<grpc::Channel> NewChannel(const std::string& addr) {
   grpc::ChannelArguments args;
@@ -1099,8 +1094,8 @@ int Run(Options& o) {
       .Int("in_flight_per_stream", o.in_flight)
       .Int("ingest_workers", o.ingest_workers)
       .Int("query_workers", o.query_workers)
-      .Str("ingest_extra_args", JoinArgs(o.ingest_extra))
-      .Str("query_extra_args", JoinArgs(o.query_extra))
+      .Str("ingest_extra_args", absl::StrJoin(o.ingest_extra, " "))
+      .Str("query_extra_args", absl::StrJoin(o.query_extra, " "))
       .Num("tail_share", o.tail_share)
       .Int("naive_sample", static_cast<int64_t>(o.naive_sample))
       .Num("query_rate", o.query_rate)
