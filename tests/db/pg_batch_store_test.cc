@@ -125,6 +125,47 @@ TEST(PgBatchStore, CommitsAcceptsDuplicatesAndQuarantinesRejections) {
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM ingest_batches"), "2");
 }
 
+TEST(PgBatchStore, EventsAreStoredExactlyAsAccepted) {
+  // The first attempt is optimistic and copies the events in (COPY's text format): every column
+  // must come back as sent, microseconds, empty codes and the batch's position included.
+  testing::TestDatabase db;
+  storage::PgBatchStore store(db.url());
+  ingest::BatchProcessor processor(store, core::ReferenceData::Builtin());
+  std::vector<Event> events = {
+      Make("k-2", "PseudonymAbcdefgh0002", At("2022-03-27", 1) + std::chrono::microseconds{1},
+           EventKind::kTargetGroupEntered, "GM0654"),
+      Make("k-1", "PseudonymAbcdefgh0001", At("2019-01-01", 0) - std::chrono::microseconds{1},
+           EventKind::kClientRegistered, "GM0687", core::Registrant::kGemeente),
+      Make("k+3", "Pseudonym_Abc-defgh=0003", At("2024-12-31", 23) + std::chrono::minutes{59},
+           EventKind::kProfileCompleted),
+  };
+  events[0].source = "upstream.a-1";
+  auto result =
+      processor.Process(Incoming(events), {"exact", 7}, kNow, [](size_t) { return std::string(); });
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->accepted, events.size());
+  EXPECT_EQ(result->attempts, 1);
+  const std::string seq = db.Scalar("SELECT seq FROM ingest_batches");
+  pqxx::connection conn(db.url());
+  pqxx::nontransaction tx(conn);
+  std::map<std::string, std::string> stored;  // event_id -> the row as text
+  for (const auto& row :
+       tx.exec("SELECT event_id, source || '|' || client_ref || '|' || "
+               "(EXTRACT(EPOCH FROM occurred_at) * 1000000)::int8 || '|' || kind || '|' || "
+               "municipality_code || '|' || registrant || '|' || batch_seq FROM events")) {
+    stored[row[0].as<std::string>()] = row[1].as<std::string>();
+  }
+  ASSERT_EQ(stored.size(), events.size());
+  for (const Event& e : events) {
+    SCOPED_TRACE(e.event_id);
+    EXPECT_EQ(stored[e.event_id], e.source + "|" + e.client_ref + "|" +
+                                      std::to_string(e.occurred_at.time_since_epoch().count()) +
+                                      "|" + std::to_string(static_cast<int>(e.kind)) + "|" +
+                                      e.municipality_code + "|" +
+                                      std::to_string(static_cast<int>(e.registrant)) + "|" + seq);
+  }
+}
+
 TEST(PgBatchStore, MigrationsAreAppliedOnceEvenConcurrently) {
   testing::TestDatabase db;  // already migrated once
   std::vector<std::thread> threads;

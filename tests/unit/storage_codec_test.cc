@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/event.h"
+#include "storage/copy_text.h"
 #include "storage/history_codec.h"
 #include "storage/sql_array.h"
 
@@ -196,6 +197,41 @@ TEST(HistoryCodecTest, RejectsWrongVersionAndTrailingGarbage) {
   std::string trailing = EncodeHistory(SampleHistory());
   trailing.push_back('\x07');
   EXPECT_FALSE(DecodeHistory(trailing).has_value());
+}
+
+TEST(CopyTextTest, RowsAreTabSeparatedAndNewlineEnded) {
+  CopyText rows;
+  EXPECT_EQ(rows.rows(), 0u);
+  rows.Add(std::string_view("src"));
+  rows.Add(int64_t{-42});
+  rows.Add(std::string_view(""));
+  rows.EndRow();
+  rows.Add(int64_t{INT64_MAX});
+  rows.EndRow();
+  EXPECT_EQ(rows.Text(), "src\t-42\t\n9223372036854775807\n");
+  EXPECT_EQ(rows.rows(), 2u);
+}
+
+TEST(CopyTextTest, EscapesWhatCopyTextFormatReads) {
+  CopyText rows;
+  rows.Add(std::string_view("a\\b\tc\nd\re\"N"));
+  rows.EndRow();
+  // A backslash, tab, newline and CR become two characters each; the rest, quotes and a
+  // would-be \N included (its backslash is doubled), stays as it is.
+  EXPECT_EQ(rows.Text(), "a\\\\b\\tc\\nd\\re\"N\n");
+}
+
+TEST(CopyTextTest, TimestampsInUtcWithMicroseconds) {
+  using std::chrono::microseconds;
+  CopyText rows;
+  rows.Add(Instant{microseconds{0}});
+  rows.Add(Instant{microseconds{1'664'575'199'999'999}});  // 2022-09-30 21:59:59.999999 UTC
+  rows.Add(Instant{microseconds{951'782'400'000'001}});    // 2000-02-29 00:00:00.000001 UTC
+  rows.Add(Instant{microseconds{-1}});                     // before the epoch
+  rows.EndRow();
+  EXPECT_EQ(rows.Text(),
+            "1970-01-01 00:00:00.000000+00\t2022-09-30 21:59:59.999999+00\t"
+            "2000-02-29 00:00:00.000001+00\t1969-12-31 23:59:59.999999+00\n");
 }
 
 TEST(SqlArrayTest, TextEscaping) {
