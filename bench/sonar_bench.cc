@@ -14,6 +14,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <ctime>
@@ -655,9 +656,12 @@ struct Target {
   std::string name;
   std::string rule;
   double limit;
-  bool at_least;  // true: measured >= limit
-  double measured;
-  [[nodiscard]] bool Met() const { return at_least ? measured >= limit : measured <= limit; }
+  bool at_least;    // true: measured >= limit
+  double measured;  // not finite when the measurement failed (e.g. a naive peer with no events)
+  [[nodiscard]] bool Measured() const { return std::isfinite(measured); }
+  [[nodiscard]] bool Met() const {
+    return Measured() && (at_least ? measured >= limit : measured <= limit);
+  }
 };
 
 int Run(Options& o) {
@@ -1059,7 +1063,8 @@ int Run(Options& o) {
               publish_seconds);
   std::printf("\ntargets:\n");
   for (const Target& tg : targets) {
-    std::printf("  %-44s %10.3f  %s\n", tg.rule.c_str(), tg.measured, tg.Met() ? "met" : "MISSED");
+    std::printf("  %-44s %10.3f  %s\n", tg.rule.c_str(), tg.measured,
+                tg.Met() ? "met" : (tg.Measured() ? "MISSED" : "NOT MEASURED"));
   }
 
   // The JSON result.
