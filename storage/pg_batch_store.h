@@ -7,7 +7,9 @@
 //                  one UPDATE per changed existing person, one INSERT per new one
 //   Commit         COMMIT
 // so a batch costs six round trips whatever its size, and writes one row version per changed
-// person. Commit returns ABORTED (nothing committed; the caller retries the batch) when another
+// person. The optimistic attempt (BeginOptimistic: ReadHistories, WriteHistoriesIfUnchanged,
+// InsertNewEvents) reads without locks and copies its new events in (COPY FROM STDIN, one round
+// trip more); docs/design.md describes both. Commit returns ABORTED (nothing committed; the caller retries the batch) when another
 // transaction created one of the batch's new persons after LockHistories. The statements are
 // prepared once per connection, which plans them for each batch's arrays (plan_cache_mode =
 // force_custom_plan; see PrepareBatchSession).
