@@ -2,17 +2,22 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iomanip>
+#include <stdexcept>
 #include <thread>
 
 namespace sonar::bench {
@@ -145,6 +150,108 @@ int WaitForPortFile(const std::string& path, std::chrono::milliseconds timeout) 
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return 0;
+}
+
+namespace {
+
+bool ReadFully(int fd, char* buf, size_t n) {
+  while (n > 0) {
+    const ssize_t got = read(fd, buf, n);
+    if (got <= 0) {
+      if (got < 0 && errno == EINTR) continue;
+      return false;
+    }
+    buf += got;
+    n -= static_cast<size_t>(got);
+  }
+  return true;
+}
+
+bool WriteFully(int fd, const char* buf, size_t n) {
+  while (n > 0) {
+    const ssize_t put = write(fd, buf, n);
+    if (put <= 0) {
+      if (put < 0 && errno == EINTR) continue;
+      return false;
+    }
+    buf += put;
+    n -= static_cast<size_t>(put);
+  }
+  return true;
+}
+
+void NoDelay(int fd) {
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+sockaddr_in Loopback(int port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  return addr;
+}
+
+}  // namespace
+
+void RunEchoServer(const std::string& port_file) {
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr = Loopback(0);
+  socklen_t len = sizeof addr;
+  if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      listen(listener, 16) != 0 ||
+      getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    std::perror("echo server");
+    std::exit(1);
+  }
+  {
+    const std::string tmp = port_file + ".tmp";
+    std::ofstream(tmp) << ntohs(addr.sin_port) << "\n";
+    std::rename(tmp.c_str(), port_file.c_str());
+  }
+  for (;;) {
+    const int conn = accept(listener, nullptr, nullptr);
+    if (conn < 0) continue;
+    NoDelay(conn);
+    std::thread([conn] {
+      char buf[kEchoBytes];
+      while (ReadFully(conn, buf, sizeof buf) && WriteFully(conn, buf, sizeof buf)) {
+      }
+      close(conn);
+    }).detach();
+  }
+}
+
+std::vector<double> EchoRoundTrips(int port, std::chrono::steady_clock::time_point start,
+                                   double rate, double seconds, const std::atomic<bool>& stop) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const sockaddr_in addr = Loopback(port);
+  if (fd < 0 || connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    if (fd >= 0) close(fd);
+    throw std::runtime_error("echo: cannot connect to 127.0.0.1:" + std::to_string(port));
+  }
+  NoDelay(fd);
+  std::vector<double> ms;
+  char buf[kEchoBytes] = {};
+  const auto interval = std::chrono::duration<double>(1.0 / rate);
+  bool failed = false;
+  for (uint64_t i = 0;; ++i) {
+    const auto at = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                interval * static_cast<double>(i));
+    if (std::chrono::duration<double>(at - start).count() >= seconds) break;
+    std::this_thread::sleep_until(at);
+    if (stop.load() && !ms.empty()) break;
+    if (!WriteFully(fd, buf, sizeof buf) || !ReadFully(fd, buf, sizeof buf)) {
+      failed = true;
+      break;
+    }
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - at).count());
+  }
+  close(fd);
+  if (failed) throw std::runtime_error("echo: the connection failed");
+  return ms;
 }
 
 std::string ReadFileText(const std::string& path) {

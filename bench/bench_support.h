@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -54,6 +55,22 @@ pid_t ParentOf(pid_t pid);
 double CpuSecondsOfTree(pid_t parent);
 // Non-idle CPU time of the whole machine (all CPUs), from /proc/stat.
 double MachineBusyCpuSeconds();
+
+// The machine's floor for a request/response between two processes: a TCP echo on loopback.
+// RunEchoServer listens on 127.0.0.1 (a free port, written to `port_file`) and answers every
+// kEchoBytes it reads with the same bytes, one thread per connection, until it is killed.
+// sonar-bench runs it as a child (its own session, like sonar-query) and measures it with
+// EchoRoundTrips beside the queries, so the query latencies have a floor measured in the same
+// window.
+inline constexpr size_t kEchoBytes = 64;
+[[noreturn]] void RunEchoServer(const std::string& port_file);
+
+// Open loop: one round trip every 1/rate s from `start`, until `seconds` or `stop` (at least
+// one, so a window that ends early still has a floor); each
+// latency (ms) runs from its scheduled time to the last byte of the answer, so a late send is
+// counted. Throws std::runtime_error if it cannot connect or the connection fails.
+std::vector<double> EchoRoundTrips(int port, std::chrono::steady_clock::time_point start,
+                                   double rate, double seconds, const std::atomic<bool>& stop);
 
 // libpq URL (postgresql://...) or key=value string, with the database replaced by `dbname`.
 std::string WithDatabase(const std::string& url, const std::string& dbname);

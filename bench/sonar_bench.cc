@@ -69,6 +69,7 @@ struct Options {
   std::string service_log_level = "info";
   std::vector<std::string> ingest_extra, query_extra;  // more flags for the services
   std::vector<std::string> pg_settings;  // NAME=VALUE for the throwaway cluster (ALTER SYSTEM)
+  std::string echo_server;               // internal: run as the TCP echo server, port to this file
   std::string command_line;
 };
 
@@ -626,11 +627,15 @@ class RssSampler final {
   std::thread thread_;
 };
 
-std::string BinaryNextToSelf(const std::string& name) {
+std::string SelfPath() {
   char buf[4096];
   const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return name;
-  std::string self(buf, static_cast<size_t>(n));
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+std::string BinaryNextToSelf(const std::string& name) {
+  const std::string self = SelfPath();
+  if (self.empty()) return name;
   return self.substr(0, self.rfind('/') + 1) + name;
 }
 
@@ -650,6 +655,39 @@ class Finally final {
 
  private:
   std::function<void()> f_;
+};
+
+// The machine's floor beside a query window: TCP round trips to the echo child at the queries'
+// rate, sent half an interval after them so that the two clients do not wake together.
+class EchoFloor final {
+ public:
+  EchoFloor(int port, double rate, double seconds, const std::atomic<bool>& stop)
+      : thread_([this, port, rate, seconds, &stop] {
+          try {
+            const auto start = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                  std::chrono::duration<double>(0.5 / rate));
+            ms_ = EchoRoundTrips(port, start, rate, seconds, stop);
+          } catch (const std::exception& e) {
+            error_ = e.what();
+          }
+        }) {}
+  ~EchoFloor() {
+    if (thread_.joinable()) thread_.join();
+  }
+  EchoFloor(const EchoFloor&) = delete;
+  EchoFloor& operator=(const EchoFloor&) = delete;
+
+  // Waits for the window to end; `error` is empty unless the echo failed.
+  Percentiles Finish(std::string& error) {
+    thread_.join();
+    error = error_;
+    return Summarize(ms_);
+  }
+
+ private:
+  std::vector<double> ms_;
+  std::string error_;
+  std::thread thread_;  // last: it uses the members above
 };
 
 struct Target {
@@ -837,6 +875,11 @@ int Run(Options& o) {
   Say("sonar-ingest pid " + std::to_string(ingest->pid()) + " on " + ingest_addr +
       ", sonar-query pid " + std::to_string(query->pid()) + " on " + query_addr);
   RssSampler rss({ingest->pid(), query->pid()});
+  const std::string echo_port_file = work + "/echo.port";
+  std::remove(echo_port_file.c_str());
+  Child echo(SelfPath(), {"--echo-server", echo_port_file}, work + "/echo.log");
+  const int echo_port = WaitForPortFile(echo_port_file, 10s);
+  if (echo_port == 0) throw std::runtime_error("the echo server did not start");
 
   // The population.
   Say("generating " + std::to_string(o.population.persons) + " persons, " +
@@ -909,11 +952,17 @@ int Run(Options& o) {
 
   // 4a. The same queries with no ingest running: the baseline that shows what contention adds.
   QueryStats idle_stats;
+  Percentiles idle_floor;
   if (o.idle_query_seconds > 0) {
     const std::atomic<bool> never{false};
+    EchoFloor floor(echo_port, o.query_rate, o.idle_query_seconds, never);
     QueryLoad load(query_addr, publish_q.ToString(), idle_stats);
     load.Run(o.query_rate, o.idle_query_seconds, never);
+    std::string error;
+    idle_floor = floor.Finish(error);
     if (idle_stats.fatal_errors > 0) fail("idle queries: " + idle_stats.first_error);
+    if (!error.empty()) fail("idle queries: " + error);
+    if (idle_floor.count == 0) fail("idle queries: no TCP round trip measured");
   }
   Percentiles idle_qp[kQueryKinds];
   for (int k = 0; k < kQueryKinds; ++k) idle_qp[k] = Summarize(idle_stats.latencies[k]);
@@ -924,15 +973,21 @@ int Run(Options& o) {
   IngestRun tail_run;
   double query_window = 0;
   uint64_t queries_issued = 0;
+  Percentiles floor;
   {
     std::thread tail([&] {
       tail_run = StreamRange(ingest_addr, pop, split, pop.events.size(), o, 1'000'000'000);
       tail_done = true;
     });
+    EchoFloor echo_floor(echo_port, o.query_rate, o.query_seconds, tail_done);
     QueryLoad load(query_addr, publish_q.ToString(), qstats);
     t = Clock::now();
     queries_issued = load.Run(o.query_rate, o.query_seconds, tail_done);
     query_window = Seconds(Clock::now() - t);
+    std::string error;
+    floor = echo_floor.Finish(error);
+    if (!error.empty()) fail("queries: " + error);
+    if (floor.count == 0) fail("queries: no TCP round trip measured");
     tail.join();
   }
   const double tail_rate =
@@ -1058,6 +1113,10 @@ int Run(Options& o) {
                 (std::string(kQueryNames[k]) + " no ingest p50/p99 ms").c_str(), idle_qp[k].p50,
                 idle_qp[k].p99);
   }
+  std::printf("%-44s %6.2f / %6.2f\n", "TCP round trip (the floor) p50/p99 ms", floor.p50,
+              floor.p99);
+  std::printf("%-44s %6.2f / %6.2f\n", "TCP round trip no ingest p50/p99 ms", idle_floor.p50,
+              idle_floor.p99);
   std::printf("%-44s %14.0f\n", "concurrent ingest during queries events/s", tail_rate);
   std::printf("%-44s %14.2f\n", ("publish " + publish_q.ToString() + " (national) s").c_str(),
               publish_seconds);
@@ -1066,6 +1125,10 @@ int Run(Options& o) {
     std::printf("  %-44s %10.3f  %s\n", tg.rule.c_str(), tg.measured,
                 tg.Met() ? "met" : (tg.Measured() ? "MISSED" : "NOT MEASURED"));
   }
+  std::printf(
+      "  (the floor under the query targets: a 64-byte TCP round trip between two processes on\n"
+      "   this machine, in the same windows, p99 %.2f ms under ingest, %.2f ms without)\n",
+      floor.p99, idle_floor.p99);
 
   // The JSON result.
   const Machine m = DescribeMachine();
@@ -1178,6 +1241,10 @@ int Run(Options& o) {
   for (int k = 0; k < kQueryKinds; ++k) {
     j.Percent(kQueryNames[k], qp[k]);
   }
+  j.Percent("tcp_round_trip", floor);
+  j.Str("tcp_round_trip_how",
+        "the floor: 64-byte TCP echo on loopback between sonar-bench and a child process in "
+        "its own session, open loop at the same rate, sent half an interval after the queries");
   j.BeginObject("errors");
   for (int k = 0; k < kQueryKinds; ++k)
     j.Int(kQueryNames[k], static_cast<int64_t>(qstats.errors[k]));
@@ -1186,6 +1253,7 @@ int Run(Options& o) {
       .Num("rate_per_s", o.query_rate)
       .Num("window_seconds", o.idle_query_seconds);
   for (int k = 0; k < kQueryKinds; ++k) j.Percent(kQueryNames[k], idle_qp[k]);
+  j.Percent("tcp_round_trip", idle_floor);
   j.EndObject();
   j.BeginObject("service_rss_peak_mib")
       .Num("sonar_ingest", static_cast<double>(ingest_rss_peak) * mib)
@@ -1281,8 +1349,13 @@ int main(int argc, char** argv) {
                  "one more flag for sonar-query, e.g. --query-arg=--workers=4 (repeatable)");
   app.add_option("--service-log-level", o.service_log_level, "--log-level of both services")
       ->capture_default_str();
+  app.add_option("--echo-server", o.echo_server,
+                 "internal: serve the TCP echo that measures the round-trip floor; port to this "
+                 "file")
+      ->group("");
   CLI11_PARSE(app, argc, argv);
   signal(SIGPIPE, SIG_IGN);
+  if (!o.echo_server.empty()) sonar::bench::RunEchoServer(o.echo_server);
   try {
     return sonar::bench::Run(o);
   } catch (const std::exception& e) {
