@@ -390,7 +390,7 @@ class NaiveIngest final : public v1::IngestService::Service {
                     "INSERT INTO bench_naive_events (source, event_id, client_ref, occurred_at, "
                     "kind, municipality_code, registrant, batch_seq) VALUES ($1, $2, $3, "
                     "timestamptz 'epoch' + $4 * interval '1 microsecond', $5, $6, $7, 0) "
-                    "ON CONFLICT (source, event_id) DO NOTHING");
+                    "ON CONFLICT DO NOTHING");
       conn->prepare("upd",
                     "UPDATE bench_naive_counts SET n = n + 1 "
                     "WHERE municipality_code = $1 AND kind = $2");
@@ -1211,7 +1211,8 @@ int Run(Options& o) {
       .Num("rows_per_s", copy_rate)
       .Str("how",
            "libpqxx stream_to (COPY ... FROM STDIN), one transaction, table LIKE events "
-           "with its PRIMARY KEY (source, event_id); distinct events only")
+           "with its key (the constraints and indexes of events: since migration 0008 the hash "
+           "exclusion constraint on (source, event_id)); distinct events only")
       .EndObject();
   j.BeginObject("naive")
       .Int("events", static_cast<int64_t>(naive.events))

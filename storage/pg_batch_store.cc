@@ -58,8 +58,10 @@ SELECT s, e, c, timestamptz 'epoch' + t * interval '1 microsecond', k, m, r, $8
 FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int2[], $6::text[], $7::int2[])
      AS u(s, e, c, t, k, m, r)
 ORDER BY s COLLATE "C", e COLLATE "C")sql";
+// No conflict target: the key is an exclusion constraint (migration 0008), which a target cannot
+// name; it is the only constraint of events that a row can conflict with.
 constexpr const char* kInsertEventsIfNew = R"sql(
-ON CONFLICT (source, event_id) DO NOTHING
+ON CONFLICT DO NOTHING
 RETURNING source, event_id)sql";
 constexpr const char* kInsertEventsName = "sonar_insert_events";
 
@@ -87,13 +89,20 @@ SELECT count(*) FROM updated)sql";
 constexpr const char* kEventColumns[] = {"source", "event_id",          "client_ref", "occurred_at",
                                          "kind",   "municipality_code", "registrant", "batch_seq"};
 
+// The stored events of the keys that were not new (the locking transaction's conflicts), one
+// hash-index probe per key. Only ROW(...)::event_key comparisons can use the key's index, and
+// the planner has no useful estimate for them (a join over them became a sequential scan of
+// events, once per batch: session 6); the lateral subquery, which OFFSET 0 keeps apart, is a
+// parameterised lookup whatever the statistics say.
 constexpr const char* kSelectEventsName = "sonar_select_events";
 constexpr const char* kSelectEvents = R"sql(
 SELECT ev.source, ev.event_id, ev.client_ref,
        (EXTRACT(EPOCH FROM ev.occurred_at) * 1000000)::int8,
        ev.kind, ev.municipality_code, ev.registrant
-FROM events ev JOIN unnest($1::text[], $2::text[]) AS k(s, e)
-  ON ev.source = k.s AND ev.event_id = k.e)sql";
+FROM unnest($1::text[], $2::text[]) AS k(s, e)
+CROSS JOIN LATERAL (
+  SELECT * FROM events e
+  WHERE ROW(e.source, e.event_id)::event_key = ROW(k.s, k.e)::event_key OFFSET 0) AS ev)sql";
 
 // Everything a batch writes besides events, in one statement. The batch's counter deltas are
 // written once, insert-only, as its count_changes row (the change feed of the query service's
@@ -334,7 +343,9 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
         pqxx::stream_to copy(tx_, "events", kEventColumns);
         copy << rows;
         copy.complete();
-      } catch (const pqxx::unique_violation&) {
+      } catch (const pqxx::integrity_constraint_violation& e) {
+        // 23P01: the key's exclusion constraint; 23505, a unique key, before migration 0008.
+        if (e.sqlstate() != "23P01" && e.sqlstate() != "23505") throw;
         // Rolled back when the transaction is destroyed.
         return absl::AbortedError(ingest::kOptimisticAssumptionBroken);
       }

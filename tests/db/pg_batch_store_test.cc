@@ -537,6 +537,62 @@ TEST(PgBatchStore, SessionPlansWithTheBatchsArraysWhateverTheStatisticsSaidBefor
   EXPECT_NE(batch_session.find("clients_pkey"), std::string::npos) << batch_session;
 }
 
+// The key (migration 0008) is exact: a second row with the same (source, event_id) is refused,
+// whatever else it holds; another event id of the same source is not.
+TEST(PgBatchStore, EventKeyAdmitsEachSourceAndIdOnce) {
+  testing::TestDatabase db;
+  pqxx::connection conn(db.url());
+  const std::string insert =
+      "INSERT INTO events (source, event_id, client_ref, occurred_at, kind, batch_seq) "
+      "VALUES ('src', $1, $2, now(), 1, 1)";
+  pqxx::nontransaction(conn).exec_params0(insert, "k1", "PseudonymAbcdefgh0001");
+  pqxx::nontransaction(conn).exec_params0(insert, "k2", "PseudonymAbcdefgh0001");
+  try {
+    pqxx::nontransaction(conn).exec_params0(insert, "k1", "PseudonymAbcdefgh0002");
+    ADD_FAILURE() << "a second row with key (src, k1) was stored";
+  } catch (const pqxx::integrity_constraint_violation& e) {
+    EXPECT_EQ(e.sqlstate(), "23P01");
+  }
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM events"), "2");
+}
+
+// The locking transaction looks up the stored events of its conflicting keys; that must be one
+// probe of the key's index per key, never a scan of events (which the planner chose for a join
+// on the key's expression, in a database whose statistics still described a small table).
+TEST(PgBatchStore, StoredEventsAreLookedUpThroughTheKeyIndex) {
+  testing::TestDatabase db;
+  pqxx::connection setup(db.url());
+  pqxx::nontransaction(setup).exec0("ALTER TABLE events SET (autovacuum_enabled = false)");
+  pqxx::nontransaction(setup).exec0(
+      "INSERT INTO events (source, event_id, client_ref, occurred_at, kind, batch_seq) "
+      "SELECT 'src', 'e' || i, 'PseudonymAbcdefgh0001', now(), 1, 1 "
+      "FROM generate_series(1, 100) i");
+  pqxx::nontransaction(setup).exec0("ANALYZE events");
+  pqxx::nontransaction(setup).exec0(
+      "INSERT INTO events (source, event_id, client_ref, occurred_at, kind, batch_seq) "
+      "SELECT 'src', 'f' || i, 'PseudonymAbcdefgh0001', now(), 1, 1 "
+      "FROM generate_series(1, 50000) i");
+  std::string sources = "{", ids = "{";
+  for (int i = 1; i <= 200; ++i) {
+    sources += (i > 1 ? ",src" : "src");
+    ids += (i > 1 ? ",f" : "f") + std::to_string(i * 7);
+  }
+  sources += "}";
+  ids += "}";
+  pqxx::connection conn(db.url());
+  storage::PrepareBatchSession(conn);
+  // (Also what makes libpqxx prepare it: it does so at the first execution.)
+  EXPECT_EQ(pqxx::nontransaction(conn).exec_prepared("sonar_select_events", sources, ids).size(),
+            200u);
+  std::string plan;
+  for (const auto& row : pqxx::nontransaction(conn).exec("EXPLAIN EXECUTE sonar_select_events('" +
+                                                         sources + "', '" + ids + "')")) {
+    plan += std::string(row[0].c_str()) + "\n";
+  }
+  EXPECT_EQ(plan.find("Seq Scan"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("events_key"), std::string::npos) << plan;
+}
+
 TEST(PgBatchStore, UnreachableDatabaseIsUnavailable) {
   storage::PgBatchStore store("postgresql://sonar@127.0.0.1:1/none?connect_timeout=2");
   ingest::BatchProcessor processor(store, core::ReferenceData::Builtin());
