@@ -556,6 +556,57 @@ TEST(PgBatchStore, EventKeyAdmitsEachSourceAndIdOnce) {
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM events"), "2");
 }
 
+// A database of an earlier release (the B-tree primary key, migrations up to 0007) with events
+// in it: migration 0008 keeps them and their keys, and resends are duplicates afterwards.
+TEST(PgBatchStore, HashKeyMigrationKeepsStoredEventsAndTheirKeys) {
+  testing::TestDatabase db;
+  const std::string ref = "PseudonymAbcdefgh0001";
+  const std::vector<Event> events = {
+      Make("m1", ref, At("2022-04-01"), EventKind::kTargetGroupEntered, "GM0654"),
+      Make("m2", ref, At("2022-05-01"), EventKind::kClientRegistered, "GM0654",
+           core::Registrant::kUwv)};
+  {
+    storage::PgBatchStore store(db.url());
+    ingest::BatchProcessor processor(store, core::ReferenceData::Builtin());
+    auto first = processor.Process(Incoming(events), {"test", 1}, kNow, nullptr);
+    ASSERT_TRUE(first.ok()) << first.status();
+    ASSERT_EQ(first->accepted, 2u);
+  }
+  {
+    // Back to the schema an earlier release left (the rows are the same in both).
+    pqxx::connection conn(db.url());
+    pqxx::work tx(conn);
+    tx.exec0(
+        "ALTER TABLE events DROP CONSTRAINT events_key; DROP TYPE event_key; "
+        "ALTER TABLE events ADD PRIMARY KEY (source, event_id); "
+        "DELETE FROM schema_migrations WHERE version = 8");
+    tx.commit();
+  }
+  auto applied = storage::ApplyMigrations(db.url());
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(*applied, std::vector<int>{8});
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM pg_constraint WHERE conname = 'events_pkey'"), "0");
+  EXPECT_EQ(db.Scalar("SELECT contype FROM pg_constraint WHERE conname = 'events_key'"), "x");
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM events"), "2");
+
+  storage::PgBatchStore store(db.url());
+  ingest::BatchProcessor processor(store, core::ReferenceData::Builtin());
+  auto again = processor.Process(Incoming(events), {"test", 2}, kNow, nullptr);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->accepted, 0u);
+  EXPECT_EQ(again->duplicates, 2u);
+  // A stored key for another person: only the key, through the new constraint, can tell.
+  auto other = processor.Process(Incoming({Make("m1", "PseudonymAbcdefgh0002", At("2022-04-01"),
+                                                EventKind::kTargetGroupEntered, "GM0654")}),
+                                 {"test", 3}, kNow, nullptr);
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(other->attempts, 2);
+  ASSERT_EQ(other->rejections.size(), 1u);
+  EXPECT_EQ(other->rejections[0].code, "conflict");
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM events"), "2");
+  EXPECT_EQ(LiveCounts(db.url()), RecomputeFromEvents(db.url()));
+}
+
 // The locking transaction looks up the stored events of its conflicting keys; that must be one
 // probe of the key's index per key, never a scan of events (which the planner chose for a join
 // on the key's expression, in a database whose statistics still described a small table).
