@@ -955,11 +955,11 @@ int Run(Options& o) {
   Percentiles idle_floor;
   if (o.idle_query_seconds > 0) {
     const std::atomic<bool> never{false};
-    EchoFloor floor(echo_port, o.query_rate, o.idle_query_seconds, never);
+    EchoFloor echo_floor(echo_port, o.query_rate, o.idle_query_seconds, never);
     QueryLoad load(query_addr, publish_q.ToString(), idle_stats);
     load.Run(o.query_rate, o.idle_query_seconds, never);
     std::string error;
-    idle_floor = floor.Finish(error);
+    idle_floor = echo_floor.Finish(error);
     if (idle_stats.fatal_errors > 0) fail("idle queries: " + idle_stats.first_error);
     if (!error.empty()) fail("idle queries: " + error);
     if (idle_floor.count == 0) fail("idle queries: no TCP round trip measured");
@@ -973,7 +973,7 @@ int Run(Options& o) {
   IngestRun tail_run;
   double query_window = 0;
   uint64_t queries_issued = 0;
-  Percentiles floor;
+  Percentiles ingest_floor;
   {
     std::thread tail([&] {
       tail_run = StreamRange(ingest_addr, pop, split, pop.events.size(), o, 1'000'000'000);
@@ -985,9 +985,9 @@ int Run(Options& o) {
     queries_issued = load.Run(o.query_rate, o.query_seconds, tail_done);
     query_window = Seconds(Clock::now() - t);
     std::string error;
-    floor = echo_floor.Finish(error);
+    ingest_floor = echo_floor.Finish(error);
     if (!error.empty()) fail("queries: " + error);
-    if (floor.count == 0) fail("queries: no TCP round trip measured");
+    if (ingest_floor.count == 0) fail("queries: no TCP round trip measured");
     tail.join();
   }
   const double tail_rate =
@@ -1113,8 +1113,8 @@ int Run(Options& o) {
                 (std::string(kQueryNames[k]) + " no ingest p50/p99 ms").c_str(), idle_qp[k].p50,
                 idle_qp[k].p99);
   }
-  std::printf("%-44s %6.2f / %6.2f\n", "TCP round trip (the floor) p50/p99 ms", floor.p50,
-              floor.p99);
+  std::printf("%-44s %6.2f / %6.2f\n", "TCP round trip (the floor) p50/p99 ms", ingest_floor.p50,
+              ingest_floor.p99);
   std::printf("%-44s %6.2f / %6.2f\n", "TCP round trip no ingest p50/p99 ms", idle_floor.p50,
               idle_floor.p99);
   std::printf("%-44s %14.0f\n", "concurrent ingest during queries events/s", tail_rate);
@@ -1128,7 +1128,7 @@ int Run(Options& o) {
   std::printf(
       "  (the floor under the query targets: a 64-byte TCP round trip between two processes on\n"
       "   this machine, in the same windows, p99 %.2f ms under ingest, %.2f ms without)\n",
-      floor.p99, idle_floor.p99);
+      ingest_floor.p99, idle_floor.p99);
 
   // The JSON result.
   const Machine m = DescribeMachine();
@@ -1242,7 +1242,7 @@ int Run(Options& o) {
   for (int k = 0; k < kQueryKinds; ++k) {
     j.Percent(kQueryNames[k], qp[k]);
   }
-  j.Percent("tcp_round_trip", floor);
+  j.Percent("tcp_round_trip", ingest_floor);
   j.Str("tcp_round_trip_how",
         "the floor: 64-byte TCP echo on loopback between sonar-bench and a child process in "
         "its own session, open loop at the same rate, sent half an interval after the queries");
