@@ -344,8 +344,8 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
         copy << rows;
         copy.complete();
       } catch (const pqxx::integrity_constraint_violation& e) {
-        // 23P01: the key's exclusion constraint; 23505, a unique key, before migration 0008.
-        if (e.sqlstate() != "23P01" && e.sqlstate() != "23505") throw;
+        // 23P01: the key's exclusion constraint (migration 0008, applied before any batch).
+        if (e.sqlstate() != "23P01") throw;
         // Rolled back when the transaction is destroyed.
         return absl::AbortedError(ingest::kOptimisticAssumptionBroken);
       }

@@ -496,6 +496,15 @@ TEST(PgBatchStore, OptimisticBatchRetriesWithLocksWhenAKeyIsStoredForAnotherPers
   EXPECT_TRUE(verified->ok());
 }
 
+// EXPLAIN's text for a statement on `conn`, one line per plan node.
+std::string PlanOf(pqxx::connection& conn, const std::string& statement) {
+  std::string plan;
+  for (const auto& row : pqxx::nontransaction(conn).exec("EXPLAIN " + statement)) {
+    plan += std::string(row[0].c_str()) + "\n";
+  }
+  return plan;
+}
+
 // A batch connection plans its statements with the actual arrays every time. Otherwise, once the
 // statistics said `clients` was small (an ANALYZE of a new deployment's first rows), PostgreSQL
 // would keep a generic plan that scans the whole table for every batch's persons until the next
@@ -523,12 +532,7 @@ TEST(PgBatchStore, SessionPlansWithTheBatchsArraysWhateverTheStatisticsSaidBefor
     pqxx::nontransaction(setup).exec0(
         "INSERT INTO clients (client_ref) SELECT 'q' || i || '-' || random() "
         "FROM generate_series(1, 20000) i");
-    std::string plan;
-    for (const auto& row :
-         pqxx::nontransaction(conn).exec("EXPLAIN EXECUTE sonar_read_clients('" + refs + "')")) {
-      plan += std::string(row[0].c_str()) + "\n";
-    }
-    return plan;
+    return PlanOf(conn, "EXECUTE sonar_read_clients('" + refs + "')");
   };
   const std::string control = plan_after_growth(true);
   EXPECT_NE(control.find("Seq Scan on clients"), std::string::npos) << control;
@@ -635,11 +639,8 @@ TEST(PgBatchStore, StoredEventsAreLookedUpThroughTheKeyIndex) {
   // (Also what makes libpqxx prepare it: it does so at the first execution.)
   EXPECT_EQ(pqxx::nontransaction(conn).exec_prepared("sonar_select_events", sources, ids).size(),
             200u);
-  std::string plan;
-  for (const auto& row : pqxx::nontransaction(conn).exec("EXPLAIN EXECUTE sonar_select_events('" +
-                                                         sources + "', '" + ids + "')")) {
-    plan += std::string(row[0].c_str()) + "\n";
-  }
+  const std::string plan =
+      PlanOf(conn, "EXECUTE sonar_select_events('" + sources + "', '" + ids + "')");
   EXPECT_EQ(plan.find("Seq Scan"), std::string::npos) << plan;
   EXPECT_NE(plan.find("events_key"), std::string::npos) << plan;
 }
