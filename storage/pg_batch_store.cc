@@ -1,6 +1,7 @@
 #include "storage/pg_batch_store.h"
 
 #include <algorithm>
+#include <charconv>
 #include <functional>
 #include <pqxx/pqxx>
 #include <pqxx/stream_to>
@@ -10,10 +11,10 @@
 #include <unordered_set>
 
 #include "ingest/event_key.h"
+#include "storage/binary_array.h"
 #include "storage/copy_text.h"
 #include "storage/history_codec.h"
 #include "storage/pg_status.h"
-#include "storage/sql_array.h"
 
 // libpqxx 6.4's stream_to writes rows given as tuples, formatting and escaping every field into
 // a string of its own. This specialization of its row-writing operator sends CopyText's rows,
@@ -80,8 +81,8 @@ constexpr const char* kWriteClientsName = "sonar_write_clients";
 constexpr const char* kWriteClients = R"sql(
 WITH updated AS (
   UPDATE clients AS c SET history = u.h
-  FROM unnest($1::text[], $2::bytea[], $3::text[], $4::tid[]) AS u(r, h, x, t)
-  WHERE c.ctid = u.t AND c.client_ref = u.r AND c.xmin = u.x::xid
+  FROM unnest($1::text[], $2::bytea[], $3::xid[], $4::tid[]) AS u(r, h, x, t)
+  WHERE c.ctid = u.t AND c.client_ref = u.r AND c.xmin = u.x
   RETURNING 1
 )
 SELECT count(*) FROM updated)sql";
@@ -167,9 +168,35 @@ void PrepareBatchSession(pqxx::connection& conn) {
 
 namespace {
 
-// The events as parallel array literals, in the column order of kInsertEventsNew.
+// A row's place, as ctid shows it: "(block,offset)".
+struct Tid {
+  uint32_t block = 0;
+  uint16_t offset = 0;
+};
+
+std::optional<uint32_t> ParseXid(std::string_view text) {
+  uint32_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<Tid> ParseTid(std::string_view text) {
+  Tid t;
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  if (p == end || *p++ != '(') return std::nullopt;
+  auto r = std::from_chars(p, end, t.block);
+  if (r.ec != std::errc() || r.ptr == end || *r.ptr != ',') return std::nullopt;
+  r = std::from_chars(r.ptr + 1, end, t.offset);
+  if (r.ec != std::errc() || r.ptr + 1 != end || *r.ptr != ')') return std::nullopt;
+  return t;
+}
+
+// The events as parallel arrays, in the column order of kInsertEventsNew.
 struct EventArrays {
-  SqlArray s, e, c, t, k, m, r;
+  BinaryArray s{PgElement::kText}, e{PgElement::kText}, c{PgElement::kText}, t{PgElement::kInt8},
+      k{PgElement::kInt2}, m{PgElement::kText}, r{PgElement::kInt2};
   explicit EventArrays(std::span<const core::Event> events) {
     for (const core::Event& ev : events) {
       s.Add(ev.source);
@@ -196,9 +223,9 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
       std::vector<std::vector<core::Event>> out(refs.size());
       existing_.clear();
       if (refs.empty()) return out;
-      SqlArray arr;
+      BinaryArray arr(PgElement::kText);
       for (const std::string& ref : refs) arr.Add(ref);
-      const pqxx::result rows = tx_.exec_prepared(kLockClientsName, arr.Literal());
+      const pqxx::result rows = tx_.exec_prepared(kLockClientsName, arr.Param());
       existing_.reserve(rows.size());
       if (auto s = DecodeHistories(
               rows, refs, out,
@@ -218,8 +245,8 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
       if (events.empty()) return out;
       EventArrays a(events);
       const pqxx::result inserted_rows =
-          tx_.exec_prepared(kInsertEventsName, a.s.Literal(), a.e.Literal(), a.c.Literal(),
-                            a.t.Literal(), a.k.Literal(), a.m.Literal(), a.r.Literal(), seq_);
+          tx_.exec_prepared(kInsertEventsName, a.s.Param(), a.e.Param(), a.c.Param(), a.t.Param(),
+                            a.k.Param(), a.m.Param(), a.r.Param(), seq_);
       if (inserted_rows.size() == events.size()) return out;
       // Views into inserted_rows, which lives until the end of this function.
       std::unordered_set<EventKey, EventKeyHash> inserted;
@@ -228,7 +255,7 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
         inserted.insert({std::string_view(row[0].c_str(), row[0].size()),
                          std::string_view(row[1].c_str(), row[1].size())});
       }
-      SqlArray ks, ke;
+      BinaryArray ks(PgElement::kText), ke(PgElement::kText);
       std::unordered_map<EventKey, size_t, EventKeyHash> missing;  // views into `events`
       missing.reserve(events.size() - inserted.size());
       for (size_t i = 0; i < events.size(); ++i) {
@@ -238,7 +265,7 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
         ke.Add(key.event_id);
         missing.emplace(key, i);
       }
-      for (const auto& row : tx_.exec_prepared(kSelectEventsName, ks.Literal(), ke.Literal())) {
+      for (const auto& row : tx_.exec_prepared(kSelectEventsName, ks.Param(), ke.Param())) {
         core::Event stored;
         stored.source = row[0].as<std::string>();
         stored.event_id = row[1].as<std::string>();
@@ -262,20 +289,26 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
       versions_.clear();
       places_.clear();
       if (refs.empty()) return out;
-      SqlArray arr;
+      BinaryArray arr(PgElement::kText);
       for (const std::string& ref : refs) arr.Add(ref);
-      const pqxx::result rows = tx_.exec_prepared(kReadClientsName, arr.Literal());
-      std::vector<std::tuple<std::string, std::string, std::string>> found;  // (ref, xmin, ctid)
+      const pqxx::result rows = tx_.exec_prepared(kReadClientsName, arr.Param());
+      std::vector<std::tuple<std::string, uint32_t, Tid>> found;  // (ref, xmin, ctid)
       found.reserve(rows.size());
+      bool versions_ok = true;
       if (auto s = DecodeHistories(rows, refs, out,
                                    [&](const pqxx::row& row) {
+                                     const auto xmin = ParseXid(row[2].c_str());
+                                     const auto ctid = ParseTid(row[3].c_str());
+                                     versions_ok = versions_ok && xmin && ctid;
                                      found.emplace_back(std::string(row[0].c_str(), row[0].size()),
-                                                        row[2].c_str(), row[3].c_str());
+                                                        xmin.value_or(0), ctid.value_or(Tid{}));
                                    });
           !s.ok()) {
         return s;
       }
-      std::sort(found.begin(), found.end());
+      if (!versions_ok) return absl::InternalError("clients: unreadable xmin or ctid");
+      std::sort(found.begin(), found.end(),
+                [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
       for (auto& [ref, version, place] : found) {
         existing_.push_back(std::move(ref));
         versions_.push_back(std::move(version));
@@ -291,26 +324,27 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
     return Guard([&]() -> absl::Status {
       // Persons created by this batch are inserted by Commit, after the events, as in the locking
       // transaction: both take existing persons, then event keys, then new persons.
-      SqlArray refs_to_update, blobs, versions, places;
+      BinaryArray refs_to_update(PgElement::kText), blobs(PgElement::kBytea),
+          versions(PgElement::kXid), places(PgElement::kTid);
       int64_t updates = 0;
       for (size_t i = 0; i < refs.size(); ++i) {
         const auto it = std::lower_bound(existing_.begin(), existing_.end(), refs[i]);
         if (it == existing_.end() || *it != refs[i]) {
           new_refs_.Add(refs[i]);
-          new_blobs_.AddBytes(EncodeHistory(histories[i]));
+          new_blobs_.Add(EncodeHistory(histories[i]));
           ++new_persons_;
           continue;
         }
         refs_to_update.Add(refs[i]);
-        blobs.AddBytes(EncodeHistory(histories[i]));
-        versions.Add(versions_[static_cast<size_t>(it - existing_.begin())]);
-        places.Add(places_[static_cast<size_t>(it - existing_.begin())]);
+        blobs.Add(EncodeHistory(histories[i]));
+        const auto found = static_cast<size_t>(it - existing_.begin());
+        versions.Add(int64_t{versions_[found]});
+        places.AddTid(places_[found].block, places_[found].offset);
         ++updates;
       }
       if (updates == 0) return absl::OkStatus();
-      const pqxx::row written =
-          tx_.exec_prepared1(kWriteClientsName, refs_to_update.Literal(), blobs.Literal(),
-                             versions.Literal(), places.Literal());
+      const pqxx::row written = tx_.exec_prepared1(kWriteClientsName, refs_to_update.Param(),
+                                                   blobs.Param(), versions.Param(), places.Param());
       if (written[0].as<int64_t>() != updates) {
         return absl::AbortedError(ingest::kOptimisticAssumptionBroken);
       }
@@ -358,7 +392,7 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
     for (size_t i = 0; i < refs.size(); ++i) {
       const bool exists = std::binary_search(existing_.begin(), existing_.end(), refs[i]);
       (exists ? history_refs_ : new_refs_).Add(refs[i]);
-      (exists ? history_blobs_ : new_blobs_).AddBytes(EncodeHistory(histories[i]));
+      (exists ? history_blobs_ : new_blobs_).Add(EncodeHistory(histories[i]));
       if (!exists) ++new_persons_;
     }
     return absl::OkStatus();
@@ -387,7 +421,7 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
       x_event_id_.Add(e.event_id);
       x_code_.Add(e.code);
       x_reason_.Add(e.reason);
-      x_payload_.AddBytes(e.payload);
+      x_payload_.Add(e.payload);
     }
     return absl::OkStatus();
   }
@@ -396,13 +430,12 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
                                  uint32_t duplicates, uint32_t rejected) override {
     return Guard([&]() -> absl::StatusOr<int64_t> {
       const pqxx::result finished = tx_.exec_prepared(
-          kFinishBatchName, history_refs_.Literal(), history_blobs_.Literal(), q_quarter_.Literal(),
-          q_code_.Literal(), q_cell_.Literal(), q_n_.Literal(), l_code_.Literal(),
-          l_cell_.Literal(), l_n_.Literal(), seq_, x_index_.Literal(), x_source_.Literal(),
-          x_event_id_.Literal(), x_code_.Literal(), x_reason_.Literal(), x_payload_.Literal(),
-          meta.stream_id, std::to_string(meta.batch_id), accepted, duplicates, rejected,
-          new_refs_.Literal(), new_blobs_.Literal(), static_cast<int>(meta.part),
-          static_cast<int>(meta.parts));
+          kFinishBatchName, history_refs_.Param(), history_blobs_.Param(), q_quarter_.Param(),
+          q_code_.Param(), q_cell_.Param(), q_n_.Param(), l_code_.Param(), l_cell_.Param(),
+          l_n_.Param(), seq_, x_index_.Param(), x_source_.Param(), x_event_id_.Param(),
+          x_code_.Param(), x_reason_.Param(), x_payload_.Param(), meta.stream_id,
+          std::to_string(meta.batch_id), accepted, duplicates, rejected, new_refs_.Param(),
+          new_blobs_.Param(), static_cast<int>(meta.part), static_cast<int>(meta.parts));
       if (finished.size() != 1 || finished[0][0].as<int64_t>() != new_persons_) {
         // Not committed: the transaction is rolled back when it is destroyed.
         return absl::AbortedError(ingest::kNewPersonCreatedConcurrently);
@@ -446,15 +479,19 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
   PgConnection& connection_;
   pqxx::work tx_;
   int64_t seq_ = 0;
-  std::vector<std::string> existing_;      // sorted: locked (or read) persons that have a row
-  std::vector<std::string> versions_;      // optimistic: xmin of each existing_ row as read
-  std::vector<std::string> places_;        // optimistic: ctid of each existing_ row as read
-  SqlArray history_refs_, history_blobs_;  // changed persons that have a row
-  SqlArray new_refs_, new_blobs_;          // changed persons to be created
+  std::vector<std::string> existing_;  // sorted: locked (or read) persons that have a row
+  std::vector<uint32_t> versions_;     // optimistic: xmin of each existing_ row as read
+  std::vector<Tid> places_;            // optimistic: ctid of each existing_ row as read
+  // Changed persons that have a row, and those to be created.
+  BinaryArray history_refs_{PgElement::kText}, history_blobs_{PgElement::kBytea};
+  BinaryArray new_refs_{PgElement::kText}, new_blobs_{PgElement::kBytea};
   int64_t new_persons_ = 0;
-  SqlArray q_quarter_, q_code_, q_cell_, q_n_;
-  SqlArray l_code_, l_cell_, l_n_;
-  SqlArray x_index_, x_source_, x_event_id_, x_code_, x_reason_, x_payload_;
+  BinaryArray q_quarter_{PgElement::kInt4}, q_code_{PgElement::kText}, q_cell_{PgElement::kInt2},
+      q_n_{PgElement::kInt8};
+  BinaryArray l_code_{PgElement::kText}, l_cell_{PgElement::kInt2}, l_n_{PgElement::kInt8};
+  BinaryArray x_index_{PgElement::kInt4}, x_source_{PgElement::kText},
+      x_event_id_{PgElement::kText}, x_code_{PgElement::kText}, x_reason_{PgElement::kText},
+      x_payload_{PgElement::kBytea};
 };
 
 }  // namespace

@@ -4,9 +4,9 @@
 #include <pqxx/pqxx>
 #include <tuple>
 
+#include "storage/binary_array.h"
 #include "storage/count_change_row.h"
 #include "storage/pg_status.h"
-#include "storage/sql_array.h"
 
 namespace sonar::storage {
 namespace {
@@ -73,7 +73,8 @@ absl::StatusOr<FoldResult> PgCounterFolder::FoldOnce(int64_t max_batches) {
       }
       ++result.batches;
     }
-    SqlArray qq, qm, qc, qn;
+    BinaryArray qq(PgElement::kInt4), qm(PgElement::kText), qc(PgElement::kInt2),
+        qn(PgElement::kInt8);
     for (const auto& [key, n] : quarters) {
       if (n == 0) continue;
       qq.Add(std::get<0>(key));
@@ -82,7 +83,7 @@ absl::StatusOr<FoldResult> PgCounterFolder::FoldOnce(int64_t max_batches) {
       qn.Add(n);
       ++result.quarter_rows;
     }
-    SqlArray lm, lc, ln;
+    BinaryArray lm(PgElement::kText), lc(PgElement::kInt2), ln(PgElement::kInt8);
     for (const auto& [key, n] : live) {
       if (n == 0) continue;
       lm.Add(key.first);
@@ -91,9 +92,9 @@ absl::StatusOr<FoldResult> PgCounterFolder::FoldOnce(int64_t max_batches) {
       ++result.live_rows;
     }
     if (result.quarter_rows > 0) {
-      tx.exec_params0(kAddQuarters, qq.Literal(), qm.Literal(), qc.Literal(), qn.Literal());
+      tx.exec_params0(kAddQuarters, qq.Param(), qm.Param(), qc.Param(), qn.Param());
     }
-    if (result.live_rows > 0) tx.exec_params0(kAddLive, lm.Literal(), lc.Literal(), ln.Literal());
+    if (result.live_rows > 0) tx.exec_params0(kAddLive, lm.Param(), lc.Param(), ln.Param());
     tx.commit();
     return result;
   } catch (...) {

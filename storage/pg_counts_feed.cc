@@ -6,9 +6,9 @@
 #include <random>
 #include <stdexcept>
 
+#include "storage/binary_array.h"
 #include "storage/count_change_row.h"
 #include "storage/pg_status.h"
-#include "storage/sql_array.h"
 
 namespace sonar::storage {
 
@@ -178,7 +178,7 @@ bool PgCountsFeed::ApplyPending(pqxx::connection& conn) {
   if (pending_.empty()) return true;
   std::vector<Pending> items = std::move(pending_);
   pending_.clear();
-  SqlArray wanted;
+  BinaryArray wanted(PgElement::kInt8);
   size_t wanted_count = 0;
   bool publications = false;
   std::vector<int64_t> syncs;
@@ -202,7 +202,7 @@ bool PgCountsFeed::ApplyPending(pqxx::connection& conn) {
     std::vector<CountChangeRow> changes;
     {
       pqxx::nontransaction tx(conn);
-      for (const auto& row : tx.exec_params(kFetchChanges, wanted.Literal())) {
+      for (const auto& row : tx.exec_params(kFetchChanges, wanted.Param())) {
         auto change = DecodeCountChange(row, 0);
         if (!change.ok()) throw std::runtime_error(std::string(change.status().message()));
         changes.push_back(*std::move(change));

@@ -2,8 +2,8 @@
 
 #include <pqxx/pqxx>
 
+#include "storage/binary_array.h"
 #include "storage/pg_status.h"
-#include "storage/sql_array.h"
 
 namespace sonar::storage {
 namespace {
@@ -39,10 +39,10 @@ CountsSnapshot ToSnapshot(pqxx::transaction_base& tx, const pqxx::result& result
   return snapshot;
 }
 
-std::string CodesArray(std::span<const std::string> codes) {
-  SqlArray arr;
+pqxx::binarystring CodesArray(std::span<const std::string> codes) {
+  BinaryArray arr(PgElement::kText);
   for (const std::string& c : codes) arr.Add(c);
-  return arr.Literal();
+  return arr.Param();
 }
 
 }  // namespace

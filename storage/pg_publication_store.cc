@@ -2,8 +2,8 @@
 
 #include <pqxx/pqxx>
 
+#include "storage/binary_array.h"
 #include "storage/pg_status.h"
-#include "storage/sql_array.h"
 
 namespace sonar::storage {
 namespace {
@@ -81,7 +81,10 @@ absl::StatusOr<PublicationInfo> PgPublicationStore::Publish(core::Quarter quarte
           FromMicros(tx.exec_params1(kInsertPublication, quarter.Index(), info.revision,
                                      info.ingest_position, info.batches_included)[0]
                          .as<int64_t>());
-      SqlArray r, rn, rc, mc, mn, pos, gwp, gwop, uwp, uwop, ro, so;
+      BinaryArray r(PgElement::kInt2), rn(PgElement::kText), rc(PgElement::kText),
+          mc(PgElement::kText), mn(PgElement::kText), pos(PgElement::kInt2), gwp(PgElement::kInt8),
+          gwop(PgElement::kInt8), uwp(PgElement::kInt8), uwop(PgElement::kInt8),
+          ro(PgElement::kInt8), so(PgElement::kInt8);
       for (const core::RegionFigures& region : figures) {
         for (size_t i = 0; i < region.municipalities.size(); ++i) {
           const core::MunicipalityFigures& m = region.municipalities[i];
@@ -99,9 +102,9 @@ absl::StatusOr<PublicationInfo> PgPublicationStore::Publish(core::Quarter quarte
           so.Add(m.cells.sonar_only);
         }
       }
-      tx.exec_params(kInsertFigures, quarter.Index(), info.revision, r.Literal(), rn.Literal(),
-                     rc.Literal(), mc.Literal(), mn.Literal(), pos.Literal(), gwp.Literal(),
-                     gwop.Literal(), uwp.Literal(), uwop.Literal(), ro.Literal(), so.Literal());
+      tx.exec_params(kInsertFigures, quarter.Index(), info.revision, r.Param(), rn.Param(),
+                     rc.Param(), mc.Param(), mn.Param(), pos.Param(), gwp.Param(), gwop.Param(),
+                     uwp.Param(), uwop.Param(), ro.Param(), so.Param());
       // Query services cache the latest revision per quarter; this tells them it changed.
       tx.exec_params("SELECT pg_notify('sonar_publications', $1::text)", quarter.Index());
       tx.commit();

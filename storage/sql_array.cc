@@ -4,40 +4,6 @@
 
 namespace sonar::storage {
 
-void SqlArray::Add(std::string_view text) {
-  if (buf_.size() > 1) buf_.push_back(',');
-  buf_.push_back('"');
-  for (char c : text) {
-    if (c == '"' || c == '\\') buf_.push_back('\\');
-    buf_.push_back(c);
-  }
-  buf_.push_back('"');
-}
-
-void SqlArray::Add(int64_t value) {
-  if (buf_.size() > 1) buf_.push_back(',');
-  buf_ += std::to_string(value);
-}
-
-void SqlArray::AddBytes(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  if (buf_.size() > 1) buf_.push_back(',');
-  buf_ += "\"\\\\x";  // the element "\\x..." is the bytea hex input \x...
-  for (unsigned char c : bytes) {
-    buf_.push_back(kHex[c >> 4]);
-    buf_.push_back(kHex[c & 0xF]);
-  }
-  buf_.push_back('"');
-}
-
-const std::string& SqlArray::Literal() {
-  if (!closed_) {
-    buf_.push_back('}');
-    closed_ = true;
-  }
-  return buf_;
-}
-
 std::vector<std::string> ParseTextArray(std::string_view s) {
   std::vector<std::string> out;
   if (s.size() < 2 || s.front() != '{' || s.back() != '}') return out;

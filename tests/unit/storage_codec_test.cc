@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/event.h"
+#include "storage/binary_array.h"
 #include "storage/copy_text.h"
 #include "storage/history_codec.h"
 #include "storage/sql_array.h"
@@ -234,68 +235,71 @@ TEST(CopyTextTest, TimestampsInUtcWithMicroseconds) {
             "2000-02-29 00:00:00.000001+00\t1969-12-31 23:59:59.999999+00\n");
 }
 
-TEST(SqlArrayTest, TextEscaping) {
-  SqlArray a;
-  a.Add(std::string_view("a\"b\\c"));
-  EXPECT_EQ(a.Literal(), R"({"a\"b\\c"})");
-  EXPECT_EQ(a.Literal(), R"({"a\"b\\c"})");  // idempotent
-}
-
-TEST(SqlArrayTest, SeveralTextElements) {
-  SqlArray a;
-  a.Add(std::string_view("x"));
+// array_recv's layout: ndim, has-nulls flag, element OID, (length, lower bound) per dimension,
+// then each element as an int32 length and its bytes; all integers big-endian.
+TEST(BinaryArrayTest, TextElementsAfterTheHeader) {
+  BinaryArray a(PgElement::kText);
+  a.Add(std::string_view("ab"));
+  a.Add(std::string_view("a\"b\\c,{}"));  // no quoting in the binary format
   a.Add(std::string_view(""));
-  a.Add(std::string_view("with, comma {}"));
-  EXPECT_EQ(a.Literal(), R"({"x","","with, comma {}"})");
-  SqlArray empty;
-  EXPECT_EQ(empty.Literal(), "{}");
+  EXPECT_EQ(a.size(), 3U);
+  const std::string expected = std::string("\0\0\0\1\0\0\0\0\0\0\0\x19\0\0\0\3\0\0\0\1", 20) +
+                               std::string("\0\0\0\2ab", 6) +
+                               std::string(
+                                   "\0\0\0\x08"
+                                   "a\"b\\c,{}",
+                                   12) +
+                               std::string("\0\0\0\0", 4);
+  EXPECT_EQ(a.Bytes(), expected);
+  EXPECT_EQ(a.Bytes(), expected);  // idempotent
+  const pqxx::binarystring param = a.Param();
+  EXPECT_EQ(param.str(), expected);
 }
 
-TEST(SqlArrayTest, Integers) {
-  SqlArray a;
-  a.Add(int64_t{1});
-  a.Add(int64_t{-42});
-  a.Add(int64_t{INT64_MAX});
-  EXPECT_EQ(a.Literal(), "{1,-42,9223372036854775807}");
+TEST(BinaryArrayTest, AnEmptyArrayHasNoDimensions) {
+  BinaryArray a(PgElement::kBytea);
+  EXPECT_EQ(a.Bytes(), std::string("\0\0\0\0\0\0\0\0\0\0\0\x11", 12));
 }
 
-TEST(SqlArrayTest, Bytes) {
-  SqlArray a;
-  a.AddBytes(std::string_view("\x00\xff", 2));
-  EXPECT_EQ(a.Literal(), R"({"\\x00ff"})");
-  SqlArray b;
-  b.AddBytes("");
-  b.AddBytes("\x12\xab");
-  EXPECT_EQ(b.Literal(), R"({"\\x","\\x12ab"})");
+TEST(BinaryArrayTest, IntegersTakeTheElementsWidth) {
+  BinaryArray i2(PgElement::kInt2), i4(PgElement::kInt4), i8(PgElement::kInt8);
+  i2.Add(int64_t{-2});
+  i4.Add(int64_t{0x01020304});
+  i8.Add(int64_t{-1});
+  const std::string header = std::string("\0\0\0\1\0\0\0\0\0\0\0", 11);
+  const std::string dims = std::string("\0\0\0\1\0\0\0\1", 8);
+  EXPECT_EQ(i2.Bytes(), header + "\x15" + dims + std::string("\0\0\0\2\xff\xfe", 6));
+  EXPECT_EQ(i4.Bytes(), header + "\x17" + dims + std::string("\0\0\0\4\1\2\3\4", 8));
+  EXPECT_EQ(i8.Bytes(),
+            header + "\x14" + dims + std::string("\0\0\0\x08", 4) + std::string(8, '\xff'));
 }
 
-TEST(SqlArrayTest, ParseTextArrayRoundTrip) {
-  const std::vector<std::string> values = {"plain",    "a\"b\\c", "",           "with, comma",
-                                           "{braces}", "NULL",    "  spaces  ", "\\\\"};
-  SqlArray a;
-  for (const std::string& v : values) a.Add(std::string_view(v));
-  EXPECT_EQ(ParseTextArray(a.Literal()), values);
+TEST(BinaryArrayTest, TransactionIdsAndRowPlaces) {
+  BinaryArray x(PgElement::kXid), t(PgElement::kTid);
+  x.Add(int64_t{4000000000});  // above INT32_MAX: an unsigned 32-bit id
+  t.AddTid(0x01020304, 0x0506);
+  const std::string header = std::string("\0\0\0\1\0\0\0\0\0\0\0", 11);
+  const std::string dims = std::string("\0\0\0\1\0\0\0\1", 8);
+  EXPECT_EQ(x.Bytes(), header + "\x1c" + dims + std::string("\0\0\0\4\xee\x6b\x28\x00", 8));
+  EXPECT_EQ(t.Bytes(), header + "\x1b" + dims + std::string("\0\0\0\6\1\2\3\4\5\6", 10));
 }
 
-TEST(SqlArrayTest, ParseTextArrayServerForms) {
+TEST(ArrayTextTest, ParseTextArrayServerForms) {
   EXPECT_EQ(ParseTextArray("{a,\"b c\",NULL}"), (std::vector<std::string>{"a", "b c", ""}));
   EXPECT_EQ(ParseTextArray("{}"), std::vector<std::string>{});
   EXPECT_EQ(ParseTextArray("{single}"), std::vector<std::string>{"single"});
   EXPECT_EQ(ParseTextArray("{\"\"}"), std::vector<std::string>{""});
   EXPECT_EQ(ParseTextArray("not an array"), std::vector<std::string>{});
+  EXPECT_EQ(ParseTextArray(R"({"a\"b\\c","with, comma","{braces}","NULL"})"),
+            (std::vector<std::string>{"a\"b\\c", "with, comma", "{braces}", "NULL"}));
 }
 
-TEST(SqlArrayTest, ParseIntArray) {
+TEST(ArrayTextTest, ParseIntArray) {
   std::vector<int64_t> v{7};
   ASSERT_TRUE(ParseIntArray("{}", v));
   EXPECT_TRUE(v.empty());
   ASSERT_TRUE(ParseIntArray("{1,-2,9223372036854775807}", v));
   EXPECT_EQ(v, (std::vector<int64_t>{1, -2, 9223372036854775807}));
-  SqlArray a;
-  a.Add(int64_t{-5});
-  a.Add(int64_t{42});
-  ASSERT_TRUE(ParseIntArray(a.Literal(), v));
-  EXPECT_EQ(v, (std::vector<int64_t>{-5, 42}));
   for (const char* bad : {"", "{", "{1,}", "{,1}", "{1,NULL}", "{a}", "{1 ,2}", "[1]", "{1}x",
                           "{99999999999999999999}"}) {
     EXPECT_FALSE(ParseIntArray(bad, v)) << bad;
