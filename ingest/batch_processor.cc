@@ -86,23 +86,20 @@ BatchProcessor::BatchProcessor(BatchStore& store, const core::ReferenceData& ref
       max_attempts_(max_attempts),
       pseudonymizer_(pseudonymizer) {}
 
-absl::StatusOr<BatchResult> BatchProcessor::Process(std::span<const IncomingEvent> events,
+absl::StatusOr<BatchResult> BatchProcessor::Process(std::vector<IncomingEvent> events,
                                                     const BatchMeta& meta, core::Instant now,
                                                     const PayloadOf& payload_of,
                                                     std::span<const uint32_t> request_index) {
   // Validation sees what the producer sent (the BSN guard must); everything after it, and the
   // database, only the pseudonyms.
   const Triage triage = TriageBatch(events, now, reference_);
-  std::vector<IncomingEvent> pseudonymized;
   if (pseudonymizer_ != nullptr) {
-    pseudonymized.assign(events.begin(), events.end());
     for (size_t i : triage.candidates) {
-      pseudonymized[i].event->client_ref = pseudonymizer_->Apply(events[i].event->client_ref);
+      events[i].event->client_ref = pseudonymizer_->Apply(events[i].event->client_ref);
     }
     for (const auto& [i, first] : triage.repeats) {
-      pseudonymized[i].event->client_ref = pseudonymizer_->Apply(events[i].event->client_ref);
+      events[i].event->client_ref = pseudonymizer_->Apply(events[i].event->client_ref);
     }
-    events = pseudonymized;
   }
   absl::Status last;
   // A person created concurrently by another transaction: each such abort leaves one more of the

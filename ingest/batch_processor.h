@@ -60,7 +60,8 @@ class BatchProcessor final {
   // Commits the batch; on error nothing of it is stored (and it must not be acknowledged).
   // `request_index` (empty: the identity) gives each event's position in the request when
   // `events` is a part of it; rejections, quarantine records and `payload_of` use those positions.
-  [[nodiscard]] absl::StatusOr<BatchResult> Process(std::span<const IncomingEvent> events,
+  // The events are taken (not copied): their client refs are pseudonymised in place.
+  [[nodiscard]] absl::StatusOr<BatchResult> Process(std::vector<IncomingEvent> events,
                                                     const BatchMeta& meta, core::Instant now,
                                                     const PayloadOf& payload_of,
                                                     std::span<const uint32_t> request_index = {});

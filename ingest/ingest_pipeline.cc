@@ -160,8 +160,8 @@ void IngestPipeline::RunWorker(int worker) {
     }
     BatchMeta meta = job.batch->meta;
     meta.part = job.part;
-    auto result =
-        processor.Process(job.events, meta, clock_(), job.batch->payload_of, job.request_index);
+    auto result = processor.Process(std::move(job.events), meta, clock_(), job.batch->payload_of,
+                                    job.request_index);
     set_healthy(store->Healthy());
     FinishPart(job, std::move(result));
   }
