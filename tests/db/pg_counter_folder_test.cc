@@ -92,6 +92,24 @@ TEST(PgCounterFolder, FoldsEachUnfoldedBatchIntoTheTablesOnce) {
   ExpectVerified(db.url());
 }
 
+// Migration 0009: the seven arrays of a change row are compressed with lz4 (this test cluster's
+// server has it).
+TEST(PgCounterFolder, ChangeRowsAreCompressedWithLz4) {
+  testing::TestDatabase db;
+  EXPECT_EQ(db.Scalar("SELECT string_agg(DISTINCT attcompression::text, ',') FROM pg_attribute "
+                      "WHERE attrelid = 'count_changes'::regclass AND attname ~ '^[ql]_'"),
+            "l");
+  // A row as large as a batch part's is compressed when stored, with lz4.
+  EXPECT_EQ(db.Scalar("INSERT INTO count_changes "
+                      "(seq, q_quarters, q_codes, q_cells, q_n, l_codes, l_cells, l_n) "
+                      "SELECT 1, array_agg(8076), array_agg('GM0' || (i % 400)), "
+                      "array_agg(5::int2), array_agg(1::int8), array_agg('GM0' || (i % 400)), "
+                      "array_agg(5::int2), array_agg(1::int8) FROM generate_series(1, 600) i "
+                      "RETURNING seq"),
+            "1");
+  EXPECT_EQ(db.Scalar("SELECT pg_column_compression(q_codes) FROM count_changes"), "lz4");
+}
+
 TEST(PgCounterFolder, ASecondFolderSkipsWhileOneHoldsTheLock) {
   testing::TestDatabase db;
   IngestThreeBatches(db.url());
