@@ -1,9 +1,9 @@
 #include "ingest/batch_processor.h"
 
 #include <algorithm>
-#include <unordered_map>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "core/validation.h"
 #include "ingest/event_key.h"
 
@@ -25,7 +25,7 @@ BatchProcessor::Triage BatchProcessor::TriageBatch(std::span<const IncomingEvent
                                                    const core::ReferenceData& reference) {
   Triage t;
   // Keys point into `events`; validation has not changed source or event_id.
-  std::unordered_map<EventKey, size_t, EventKeyHash> first_by_key;
+  absl::flat_hash_map<EventKey, size_t, EventKeyHash> first_by_key;
   first_by_key.reserve(events.size());
   for (size_t i = 0; i < events.size(); ++i) {
     const IncomingEvent& in = events[i];
@@ -60,17 +60,18 @@ core::Rejection ConflictRejection() {
 }  // namespace
 
 std::vector<std::optional<core::Event>> BatchProcessor::StoredPerHistories(
-    std::span<const std::string> refs, std::span<const std::vector<core::Event>> histories,
-    std::span<const core::Event> candidates) {
+    std::span<const std::string_view> refs, std::span<const std::vector<core::Event>> histories,
+    std::span<const IncomingEvent> events, std::span<const size_t> candidates) {
   // Views into `histories`, which stay unchanged while this runs.
-  std::unordered_map<EventKey, std::pair<size_t, const core::Event*>, EventKeyHash> known;
+  absl::flat_hash_map<EventKey, std::pair<size_t, const core::Event*>, EventKeyHash> known;
   for (size_t p = 0; p < histories.size(); ++p) {
     for (const core::Event& e : histories[p]) known.try_emplace({e.source, e.event_id}, p, &e);
   }
   std::vector<std::optional<core::Event>> stored(candidates.size());
   if (known.empty()) return stored;
   for (size_t c = 0; c < candidates.size(); ++c) {
-    const auto it = known.find(EventKey{candidates[c].source, candidates[c].event_id});
+    const core::Event& candidate = *events[candidates[c]].event;
+    const auto it = known.find(EventKey{candidate.source, candidate.event_id});
     if (it == known.end()) continue;
     core::Event e = *it->second.second;
     e.client_ref = refs[it->second.first];  // histories are keyed by their person
@@ -151,7 +152,7 @@ absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEven
 
   // 1. Every person the batch touches, sorted: locked (one order, so no deadlocks between
   //    batches), or read as they are (optimistic).
-  std::vector<std::string> refs;
+  std::vector<std::string_view> refs;  // views into `events`
   for (size_t i : triage.candidates) refs.push_back(events[i].event->client_ref);
   std::sort(refs.begin(), refs.end());
   refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
@@ -163,13 +164,13 @@ absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEven
   //    in the histories read is stored (as a duplicate or a conflict); the others are taken for
   //    new, and inserting them fails if one is not (stored for a person outside this batch, or by
   //    a concurrent transaction).
-  std::vector<core::Event> candidate_events;
-  candidate_events.reserve(triage.candidates.size());
-  for (size_t i : triage.candidates) candidate_events.push_back(*events[i].event);
   absl::StatusOr<std::vector<std::optional<core::Event>>> stored;
   if (optimistic) {
-    stored = StoredPerHistories(refs, *histories, candidate_events);
+    stored = StoredPerHistories(refs, *histories, events, triage.candidates);
   } else {
+    std::vector<core::Event> candidate_events;
+    candidate_events.reserve(triage.candidates.size());
+    for (size_t i : triage.candidates) candidate_events.push_back(*events[i].event);
     stored = txn.InsertEvents(candidate_events);
   }
   if (!stored.ok()) return stored.status();
@@ -208,7 +209,7 @@ absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEven
   // 3. Fold each changed person's history and turn the change into counter deltas.
   core::QuarterDeltas quarter_deltas;
   core::LiveDeltas live_deltas;
-  std::vector<std::string> changed_refs;
+  std::vector<std::string_view> changed_refs;
   std::vector<std::vector<core::Event>> changed_histories;
   std::stable_sort(added.begin(), added.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -221,8 +222,10 @@ absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEven
     after.reserve(before.size() + 1);
     after = before;
     for (; next_added != added.end() && next_added->first == refs[p]; ++next_added) {
-      after.push_back(*next_added->second);
-      after.back().client_ref.clear();  // the history row is keyed by the person already
+      const core::Event& e = *next_added->second;
+      // Without the client_ref: the history row is keyed by the person already.
+      after.push_back(
+          {e.source, e.event_id, {}, e.occurred_at, e.kind, e.municipality_code, e.registrant});
     }
     core::SortHistory(after);
     core::AddHistoryChange(before, after, quarter_deltas, live_deltas);
@@ -234,10 +237,10 @@ absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEven
     if (auto s = txn.WriteHistoriesIfUnchanged(changed_refs, changed_histories); !s.ok()) {
       return s;
     }
-    std::vector<core::Event> inserted;
+    std::vector<const core::Event*> inserted;
     inserted.reserve(result.accepted);
     for (size_t c = 0; c < triage.candidates.size(); ++c) {
-      if (!(*stored)[c]) inserted.push_back(std::move(candidate_events[c]));
+      if (!(*stored)[c]) inserted.push_back(&*events[triage.candidates[c]].event);
     }
     if (auto s = txn.InsertNewEvents(inserted); !s.ok()) return s;
   } else if (auto s = txn.StoreHistories(changed_refs, changed_histories); !s.ok()) {

@@ -80,11 +80,11 @@ class BatchProcessor final {
                                                     const PayloadOf& payload_of,
                                                     std::span<const uint32_t> request_index,
                                                     bool optimistic);
-  // For each candidate: the stored event under its key as far as the histories (of `refs`, in
-  // that order) show, else nullopt.
+  // For each candidate (an index into `events`): the stored event under its key as far as the
+  // histories (of `refs`, in that order) show, else nullopt.
   [[nodiscard]] static std::vector<std::optional<core::Event>> StoredPerHistories(
-      std::span<const std::string> refs, std::span<const std::vector<core::Event>> histories,
-      std::span<const core::Event> candidates);
+      std::span<const std::string_view> refs, std::span<const std::vector<core::Event>> histories,
+      std::span<const IncomingEvent> events, std::span<const size_t> candidates);
 
   BatchStore& store_;
   const core::ReferenceData& reference_;

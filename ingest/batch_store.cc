@@ -10,17 +10,17 @@ absl::Status NoOptimisticTransactions() {
 }  // namespace
 
 absl::StatusOr<std::vector<std::vector<core::Event>>> BatchTransaction::ReadHistories(
-    std::span<const std::string> /*sorted_client_refs*/) {
+    std::span<const std::string_view> /*sorted_client_refs*/) {
   return NoOptimisticTransactions();
 }
 
 absl::Status BatchTransaction::WriteHistoriesIfUnchanged(
-    std::span<const std::string> /*client_refs*/,
+    std::span<const std::string_view> /*client_refs*/,
     std::span<const std::vector<core::Event>> /*histories*/) {
   return NoOptimisticTransactions();
 }
 
-absl::Status BatchTransaction::InsertNewEvents(std::span<const core::Event> /*events*/) {
+absl::Status BatchTransaction::InsertNewEvents(std::span<const core::Event* const> /*events*/) {
   return NoOptimisticTransactions();
 }
 

@@ -72,26 +72,26 @@ class BatchTransaction {
   // Optimistic: each person's stored history (empty for a new person), in the order of the
   // sorted, distinct refs, without locking; the transaction remembers which version it read.
   [[nodiscard]] virtual absl::StatusOr<std::vector<std::vector<core::Event>>> ReadHistories(
-      std::span<const std::string> sorted_client_refs);
+      std::span<const std::string_view> sorted_client_refs);
 
   // Optimistic: writes the changed histories of existing persons now, each only if their row is
   // still the version ReadHistories saw (ABORTED kOptimisticAssumptionBroken otherwise); new
   // persons are created by Commit, which fails with ABORTED kNewPersonCreatedConcurrently if
   // someone created one of them meanwhile.
   [[nodiscard]] virtual absl::Status WriteHistoriesIfUnchanged(
-      std::span<const std::string> client_refs,
+      std::span<const std::string_view> client_refs,
       std::span<const std::vector<core::Event>> histories);
 
   // Optimistic: stores events whose keys the histories showed as new; ABORTED
   // (kOptimisticAssumptionBroken) if any key is stored already.
-  [[nodiscard]] virtual absl::Status InsertNewEvents(std::span<const core::Event> events);
+  [[nodiscard]] virtual absl::Status InsertNewEvents(std::span<const core::Event* const> events);
 
   // Locks the persons (sorted, distinct client refs) that already exist for the rest of the
   // transaction and returns each one's stored history (empty for a new person), in the same
   // order. A new person is created by Commit; if another transaction creates them first, Commit
   // fails with ABORTED and the retry sees their history.
   [[nodiscard]] virtual absl::StatusOr<std::vector<std::vector<core::Event>>> LockHistories(
-      std::span<const std::string> sorted_client_refs) = 0;
+      std::span<const std::string_view> sorted_client_refs) = 0;
 
   // Stores the events whose (source, event_id) is new. For every event returns nullopt if it was
   // inserted, or the event already stored under its key.
@@ -100,7 +100,7 @@ class BatchTransaction {
 
   // Replaces the histories of persons locked by LockHistories.
   [[nodiscard]] virtual absl::Status StoreHistories(
-      std::span<const std::string> client_refs,
+      std::span<const std::string_view> client_refs,
       std::span<const std::vector<core::Event>> histories) = 0;
 
   [[nodiscard]] virtual absl::Status AddDeltas(const core::QuarterDeltas& quarter_deltas,

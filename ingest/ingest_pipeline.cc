@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "ingest/event_key.h"
 
 namespace sonar::ingest {
@@ -35,7 +35,7 @@ std::vector<uint32_t> IngestPipeline::WorkerOf(const std::vector<IncomingEvent>&
   const size_t n = workers_.size();
   std::vector<uint32_t> out(events.size(), 0);
   if (n <= 1) return out;
-  std::unordered_map<EventKey, uint32_t, EventKeyHash> by_key;
+  absl::flat_hash_map<EventKey, uint32_t, EventKeyHash> by_key;
   by_key.reserve(events.size());
   uint32_t first_worker = kNoWorker;
   for (size_t i = 0; i < events.size(); ++i) {

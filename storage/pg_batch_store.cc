@@ -218,13 +218,13 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
   }
 
   absl::StatusOr<std::vector<std::vector<core::Event>>> LockHistories(
-      std::span<const std::string> refs) override {
+      std::span<const std::string_view> refs) override {
     return Guard([&]() -> absl::StatusOr<std::vector<std::vector<core::Event>>> {
       std::vector<std::vector<core::Event>> out(refs.size());
       existing_.clear();
       if (refs.empty()) return out;
       BinaryArray arr(PgElement::kText);
-      for (const std::string& ref : refs) arr.Add(ref);
+      for (std::string_view ref : refs) arr.Add(ref);
       const pqxx::result rows = tx_.exec_prepared(kLockClientsName, arr.Param());
       existing_.reserve(rows.size());
       if (auto s = DecodeHistories(
@@ -282,7 +282,7 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
   }
 
   absl::StatusOr<std::vector<std::vector<core::Event>>> ReadHistories(
-      std::span<const std::string> refs) override {
+      std::span<const std::string_view> refs) override {
     return Guard([&]() -> absl::StatusOr<std::vector<std::vector<core::Event>>> {
       std::vector<std::vector<core::Event>> out(refs.size());
       existing_.clear();
@@ -290,7 +290,7 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
       places_.clear();
       if (refs.empty()) return out;
       BinaryArray arr(PgElement::kText);
-      for (const std::string& ref : refs) arr.Add(ref);
+      for (std::string_view ref : refs) arr.Add(ref);
       const pqxx::result rows = tx_.exec_prepared(kReadClientsName, arr.Param());
       std::vector<std::tuple<std::string, uint32_t, Tid>> found;  // (ref, xmin, ctid)
       found.reserve(rows.size());
@@ -319,7 +319,7 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
   }
 
   absl::Status WriteHistoriesIfUnchanged(
-      std::span<const std::string> refs,
+      std::span<const std::string_view> refs,
       std::span<const std::vector<core::Event>> histories) override {
     return Guard([&]() -> absl::Status {
       // Persons created by this batch are inserted by Commit, after the events, as in the locking
@@ -352,12 +352,10 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
     });
   }
 
-  absl::Status InsertNewEvents(std::span<const core::Event> events) override {
+  absl::Status InsertNewEvents(std::span<const core::Event* const> events) override {
     return Guard([&]() -> absl::Status {
       if (events.empty()) return absl::OkStatus();
-      std::vector<const core::Event*> sorted;
-      sorted.reserve(events.size());
-      for (const core::Event& ev : events) sorted.push_back(&ev);
+      std::vector<const core::Event*> sorted(events.begin(), events.end());
       std::sort(sorted.begin(), sorted.end(), [](const core::Event* a, const core::Event* b) {
         return std::tie(a->source, a->event_id) < std::tie(b->source, b->event_id);
       });
@@ -387,7 +385,7 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
     });
   }
 
-  absl::Status StoreHistories(std::span<const std::string> refs,
+  absl::Status StoreHistories(std::span<const std::string_view> refs,
                               std::span<const std::vector<core::Event>> histories) override {
     for (size_t i = 0; i < refs.size(); ++i) {
       const bool exists = std::binary_search(existing_.begin(), existing_.end(), refs[i]);
@@ -449,14 +447,16 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
   // Rows (client_ref, history, ...) of the persons asked for (`refs`, sorted bytewise; the rows
   // may come in any order): each history decoded into `out` at its ref's position, and `found`
   // called with the row.
-  static absl::Status DecodeHistories(const pqxx::result& rows, std::span<const std::string> refs,
+  static absl::Status DecodeHistories(const pqxx::result& rows,
+                                      std::span<const std::string_view> refs,
                                       std::vector<std::vector<core::Event>>& out,
                                       const std::function<void(const pqxx::row&)>& found) {
     for (const auto& row : rows) {
       const std::string_view ref(row[0].c_str(), row[0].size());
       const auto it = std::lower_bound(refs.begin(), refs.end(), ref);
       if (it == refs.end() || *it != ref) return absl::InternalError("clients: unasked row");
-      auto decoded = DecodeHistory(pqxx::binarystring(row[1]).str());
+      const pqxx::binarystring blob(row[1]);
+      auto decoded = DecodeHistory(std::string_view(blob.get(), blob.size()));
       if (!decoded) return absl::DataLossError("clients.history: undecodable history");
       out[static_cast<size_t>(it - refs.begin())] = std::move(*decoded);
       found(row);

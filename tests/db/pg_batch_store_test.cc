@@ -331,29 +331,29 @@ class InterleavingStore final : public ingest::BatchStore {
     Tx(std::unique_ptr<ingest::BatchTransaction> inner, std::function<void()> interleave)
         : inner_(std::move(inner)), interleave_(std::move(interleave)) {}
     absl::StatusOr<std::vector<std::vector<Event>>> LockHistories(
-        std::span<const std::string> refs) override {
+        std::span<const std::string_view> refs) override {
       auto r = inner_->LockHistories(refs);
       if (interleave_) interleave_();
       return r;
     }
     absl::StatusOr<std::vector<std::vector<Event>>> ReadHistories(
-        std::span<const std::string> refs) override {
+        std::span<const std::string_view> refs) override {
       auto r = inner_->ReadHistories(refs);
       if (interleave_) interleave_();
       return r;
     }
-    absl::Status WriteHistoriesIfUnchanged(std::span<const std::string> refs,
+    absl::Status WriteHistoriesIfUnchanged(std::span<const std::string_view> refs,
                                            std::span<const std::vector<Event>> histories) override {
       return inner_->WriteHistoriesIfUnchanged(refs, histories);
     }
-    absl::Status InsertNewEvents(std::span<const Event> events) override {
+    absl::Status InsertNewEvents(std::span<const Event* const> events) override {
       return inner_->InsertNewEvents(events);
     }
     absl::StatusOr<std::vector<std::optional<Event>>> InsertEvents(
         std::span<const Event> events) override {
       return inner_->InsertEvents(events);
     }
-    absl::Status StoreHistories(std::span<const std::string> refs,
+    absl::Status StoreHistories(std::span<const std::string_view> refs,
                                 std::span<const std::vector<Event>> histories) override {
       return inner_->StoreHistories(refs, histories);
     }

@@ -44,11 +44,12 @@ class FakeTransaction final : public BatchTransaction {
   FakeTransaction(FakeStore& store, Db snapshot) : store_(store), db_(std::move(snapshot)) {}
 
   absl::StatusOr<std::vector<std::vector<Event>>> LockHistories(
-      std::span<const std::string> refs) override {
+      std::span<const std::string_view> refs) override {
     EXPECT_TRUE(std::is_sorted(refs.begin(), refs.end()));
     EXPECT_EQ(std::adjacent_find(refs.begin(), refs.end()), refs.end());
     std::vector<std::vector<Event>> out;
-    for (const std::string& ref : refs) {
+    for (std::string_view view : refs) {
+      const std::string ref(view);
       locked_.push_back(ref);
       out.push_back(db_.histories[ref]);
     }
@@ -65,12 +66,12 @@ class FakeTransaction final : public BatchTransaction {
     return out;
   }
 
-  absl::Status StoreHistories(std::span<const std::string> refs,
+  absl::Status StoreHistories(std::span<const std::string_view> refs,
                               std::span<const std::vector<Event>> histories) override {
     EXPECT_EQ(refs.size(), histories.size());
     for (size_t i = 0; i < refs.size(); ++i) {
       EXPECT_NE(std::find(locked_.begin(), locked_.end(), refs[i]), locked_.end()) << refs[i];
-      db_.histories[refs[i]] = histories[i];
+      db_.histories[std::string(refs[i])] = histories[i];
     }
     return absl::OkStatus();
   }

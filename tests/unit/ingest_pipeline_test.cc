@@ -39,10 +39,11 @@ class SharedTransaction final : public BatchTransaction {
   SharedTransaction(SharedDb& db, int worker) : db_(db), worker_(worker) {}
 
   absl::StatusOr<std::vector<std::vector<Event>>> LockHistories(
-      std::span<const std::string> refs) override {
+      std::span<const std::string_view> refs) override {
     std::lock_guard lock(db_.mu);
     std::vector<std::vector<Event>> out;
-    for (const std::string& ref : refs) {
+    for (std::string_view view : refs) {
+      const std::string ref(view);
       db_.workers_by_ref[ref].insert(worker_);
       out.push_back(db_.histories[ref]);
     }
@@ -61,9 +62,9 @@ class SharedTransaction final : public BatchTransaction {
     return out;
   }
 
-  absl::Status StoreHistories(std::span<const std::string> refs,
+  absl::Status StoreHistories(std::span<const std::string_view> refs,
                               std::span<const std::vector<Event>> histories) override {
-    for (size_t i = 0; i < refs.size(); ++i) histories_[refs[i]] = histories[i];
+    for (size_t i = 0; i < refs.size(); ++i) histories_[std::string(refs[i])] = histories[i];
     return absl::OkStatus();
   }
 
