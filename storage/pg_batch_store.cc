@@ -157,6 +157,11 @@ void PrepareBatchSession(pqxx::connection& conn) {
   // ANALYZE: seen as one ingest process committing about a batch a second. Planning each
   // statement costs little next to its ~500 rows.
   pqxx::nontransaction(conn).exec0("SET plan_cache_mode = force_custom_plan");
+  // No JIT compilation: each statement touches a few hundred rows, but where the planner has no
+  // statistics for a key (an equality of ROW(...)::event_key values, or of a column behind a
+  // hash exclusion constraint) its estimate can pass jit_above_cost, and compiling the statement
+  // then took ~80 ms, many times its run time (session 7, EXPLAIN ANALYZE).
+  pqxx::nontransaction(conn).exec0("SET jit = off");
   conn.prepare(kNextSeqName, kNextSeq);
   conn.prepare(kLockClientsName, kLockClients);
   conn.prepare(kInsertEventsName, std::string(kInsertEventsNew) + kInsertEventsIfNew);

@@ -541,6 +541,28 @@ TEST(PgBatchStore, SessionPlansWithTheBatchsArraysWhateverTheStatisticsSaidBefor
   EXPECT_NE(batch_session.find("clients_pkey"), std::string::npos) << batch_session;
 }
 
+// A batch connection never JIT-compiles its statements: where the planner has no statistics for
+// a key its cost estimate can pass jit_above_cost, and compiling then cost ~80 ms a statement.
+// Here the threshold is 0 for both connections; the control shows this server would compile.
+TEST(PgBatchStore, SessionNeverCompilesItsStatements) {
+  testing::TestDatabase db;
+  pqxx::connection control(db.url());
+  pqxx::nontransaction(control).exec0("SET jit = on");
+  pqxx::nontransaction(control).exec0("SET jit_above_cost = 0");
+  const std::string control_plan = PlanOf(control, "SELECT count(*) FROM clients");
+  if (control_plan.find("JIT:") == std::string::npos) {
+    GTEST_SKIP() << "this server has no JIT: " << control_plan;
+  }
+  pqxx::connection conn(db.url());
+  storage::PrepareBatchSession(conn);
+  pqxx::nontransaction(conn).exec0("SET jit_above_cost = 0");
+  // libpqxx prepares on first use.
+  EXPECT_EQ(pqxx::nontransaction(conn).exec_prepared("sonar_read_clients", "{a,b}").size(), 0u);
+  const std::string plan = PlanOf(conn, "EXECUTE sonar_read_clients('{a,b}')");
+  EXPECT_EQ(plan.find("JIT:"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("clients"), std::string::npos) << plan;
+}
+
 // The key (migration 0008) is exact: a second row with the same (source, event_id) is refused,
 // whatever else it holds; another event id of the same source is not.
 TEST(PgBatchStore, EventKeyAdmitsEachSourceAndIdOnce) {
