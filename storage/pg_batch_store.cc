@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <functional>
+#include <optional>
 #include <pqxx/pqxx>
 #include <pqxx/stream_to>
 #include <pqxx/transaction>
@@ -157,10 +158,10 @@ void PrepareBatchSession(pqxx::connection& conn) {
   // ANALYZE: seen as one ingest process committing about a batch a second. Planning each
   // statement costs little next to its ~500 rows.
   pqxx::nontransaction(conn).exec0("SET plan_cache_mode = force_custom_plan");
-  // No JIT compilation: each statement touches a few hundred rows, but where the planner has no
-  // statistics for a key (an equality of ROW(...)::event_key values, or of a column behind a
-  // hash exclusion constraint) its estimate can pass jit_above_cost, and compiling the statement
-  // then took ~80 ms, many times its run time (session 7, EXPLAIN ANALYZE).
+  // No JIT compilation: each statement touches a few hundred rows, but where no statistics
+  // describe a key (as for the ROW(...)::event_key lookups) the planner's estimate can pass
+  // jit_above_cost, and compiling a statement then took ~80 ms, many times its run time (seen in
+  // session 7's experiment with a hash key on clients; BENCHMARKS.md).
   pqxx::nontransaction(conn).exec0("SET jit = off");
   conn.prepare(kNextSeqName, kNextSeq);
   conn.prepare(kLockClientsName, kLockClients);
