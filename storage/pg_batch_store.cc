@@ -317,8 +317,8 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
                 [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
       for (auto& [ref, version, place] : found) {
         existing_.push_back(std::move(ref));
-        versions_.push_back(std::move(version));
-        places_.push_back(std::move(place));
+        versions_.push_back(version);
+        places_.push_back(place);
       }
       return out;
     });
