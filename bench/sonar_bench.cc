@@ -18,9 +18,11 @@
 #include <condition_variable>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -35,6 +37,7 @@
 #include "core/reference_data.h"
 #include "core/validation.h"
 #include "service/proto_mapping.h"
+#include "service/scheduling.h"
 #include "sonar/v1/ingest.grpc.pb.h"
 #include "sonar/v1/query.grpc.pb.h"
 
@@ -69,7 +72,12 @@ struct Options {
   std::string service_log_level = "info";
   std::vector<std::string> ingest_extra, query_extra;  // more flags for the services
   std::vector<std::string> pg_settings;  // NAME=VALUE for the throwaway cluster (ALTER SYSTEM)
-  std::string echo_server;               // internal: run as the TCP echo server, port to this file
+  int query_realtime_priority = 0;  // SCHED_RR for sonar-query and the measuring client; 0: off
+  std::string echo_server;          // internal: run as the TCP echo server, port to this file
+  // Internal: run as the measuring client of one query window, results to this file.
+  std::string query_client;
+  std::string query_client_addr, query_client_quarter;
+  int query_client_echo_port = 0;
   std::string command_line;
 };
 
@@ -678,10 +686,10 @@ class EchoFloor final {
   EchoFloor& operator=(const EchoFloor&) = delete;
 
   // Waits for the window to end; `error` is empty unless the echo failed or measured nothing.
-  Percentiles Finish(std::string& error) {
+  std::vector<double> Finish(std::string& error) {
     thread_.join();
     error = error_.empty() && ms_.empty() ? "no TCP round trip measured" : error_;
-    return Summarize(ms_);
+    return std::move(ms_);
   }
 
  private:
@@ -689,6 +697,125 @@ class EchoFloor final {
   std::string error_;
   std::thread thread_;  // last: it uses the members above
 };
+
+// ---------------------------------------------------------------------------------------------
+// The measuring client of a query window: the queries and the floor beside them, in a child
+// process (`--query-client`), as a caller on another machine would be: in a scheduling group of
+// its own, not sharing gRPC's threads with the producers, and with --query-realtime-priority in
+// the SCHED_RR class, like sonar-query. Its results go to a file, a line per figure.
+
+std::atomic<bool> query_client_stop{false};
+void StopQueryClient(int) { query_client_stop = true; }
+
+int RunQueryClient(const Options& o) {
+  signal(SIGTERM, StopQueryClient);  // the window ends early: finish what is in flight
+  if (o.query_realtime_priority > 0) {
+    const absl::Status scheduled = service::UseRealtimePriority(o.query_realtime_priority);
+    if (!scheduled.ok()) {
+      std::cerr << "sonar-bench query client: " << scheduled.message() << std::endl;
+      return 3;
+    }
+  }
+  QueryStats stats;
+  EchoFloor floor(o.query_client_echo_port, o.query_rate, o.query_seconds, query_client_stop);
+  QueryLoad load(o.query_client_addr, o.query_client_quarter, stats);
+  const auto start = Clock::now();
+  const uint64_t issued = load.Run(o.query_rate, o.query_seconds, query_client_stop);
+  const double window = Seconds(Clock::now() - start);
+  std::string floor_error;
+  const std::vector<double> floor_ms = floor.Finish(floor_error);
+  std::ofstream out(o.query_client + ".tmp");
+  out.precision(17);
+  out << "issued " << issued << "\nseconds " << window << "\nfatal " << stats.fatal_errors << "\n";
+  for (int k = 0; k < kQueryKinds; ++k) {
+    out << "errors " << k << " " << stats.errors[k] << "\n";
+    for (const double ms : stats.latencies[k]) out << "latency " << k << " " << ms << "\n";
+  }
+  for (const double ms : floor_ms) out << "floor " << ms << "\n";
+  if (!stats.first_error.empty()) out << "first_error " << stats.first_error << "\n";
+  if (!floor_error.empty()) out << "floor_error " << floor_error << "\n";
+  out.close();
+  if (!out || std::rename((o.query_client + ".tmp").c_str(), o.query_client.c_str()) != 0) {
+    std::cerr << "sonar-bench query client: cannot write " << o.query_client << std::endl;
+    return 4;
+  }
+  return 0;
+}
+
+struct QueryWindow {
+  QueryStats stats;
+  std::vector<double> floor_ms;
+  uint64_t issued = 0;
+  double seconds = 0;
+  std::string floor_error;
+};
+
+// Runs the measuring client for `seconds`, or until `stop`, and reads what it measured.
+void RunQueryWindow(const Options& o, const std::string& work, const std::string& name,
+                    const std::string& query_addr, int echo_port, const std::string& quarter,
+                    double seconds, const std::atomic<bool>& stop, QueryWindow& w) {
+  const std::string out = work + "/" + name + ".results";
+  std::remove(out.c_str());
+  Child client(
+      SelfPath(),
+      {"--query-client", out, "--query-client-addr", query_addr, "--query-client-echo-port",
+       std::to_string(echo_port), "--query-client-quarter", quarter, "--query-rate",
+       std::to_string(o.query_rate), "--query-seconds", std::to_string(seconds),
+       "--query-realtime-priority", std::to_string(o.query_realtime_priority)},
+      work + "/" + name + ".log");
+  while (client.Running() && !stop.load()) std::this_thread::sleep_for(20ms);
+  const int code = client.Stop(60s);
+  if (code != 0) {
+    throw std::runtime_error("the query client (" + name + ") exited with " + std::to_string(code) +
+                             "; see " + work + "/" + name + ".log");
+  }
+  std::ifstream in(out);
+  std::string key;
+  while (in >> key) {
+    if (key == "issued") {
+      in >> w.issued;
+    } else if (key == "seconds") {
+      in >> w.seconds;
+    } else if (key == "fatal") {
+      in >> w.stats.fatal_errors;
+    } else if (key == "errors" || key == "latency") {
+      int k = 0;
+      in >> k;
+      if (k < 0 || k >= kQueryKinds) break;
+      if (key == "errors") {
+        in >> w.stats.errors[k];
+      } else {
+        double ms = 0;
+        in >> ms;
+        w.stats.latencies[k].push_back(ms);
+      }
+    } else if (key == "floor") {
+      double ms = 0;
+      in >> ms;
+      w.floor_ms.push_back(ms);
+    } else if (key == "first_error") {
+      std::getline(in >> std::ws, w.stats.first_error);
+    } else if (key == "floor_error") {
+      std::getline(in >> std::ws, w.floor_error);
+    } else {
+      throw std::runtime_error("the query client wrote an unknown line: " + key);
+    }
+  }
+  if (!in.eof()) throw std::runtime_error("cannot read the query client's results " + out);
+}
+
+// How many of a process's threads run in each scheduling class, e.g. "9 SCHED_RR, 3 SCHED_OTHER".
+std::map<std::string, int> ThreadPolicies(pid_t pid) {
+  std::map<std::string, int> count;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string policy =
+        service::ThreadPolicyName(pid, std::stoi(entry.path().filename().string()));
+    if (!policy.empty()) ++count[policy];
+  }
+  return count;
+}
 
 struct Target {
   std::string name;
@@ -865,6 +992,10 @@ int Run(Options& o) {
                                       std::to_string(o.query_workers),
                                       "--log-level",
                                       o.service_log_level};
+  if (o.query_realtime_priority > 0) {
+    query_args.insert(query_args.end(),
+                      {"--realtime-priority", std::to_string(o.query_realtime_priority)});
+  }
   query_args.insert(query_args.end(), o.query_extra.begin(), o.query_extra.end());
   auto query = std::make_unique<Child>(o.query_binary, query_args, work + "/sonar-query.log");
   const int query_port = WaitForPortFile(query_port_file, 60s);
@@ -877,7 +1008,10 @@ int Run(Options& o) {
   RssSampler rss({ingest->pid(), query->pid()});
   const std::string echo_port_file = work + "/echo.port";
   std::remove(echo_port_file.c_str());
-  Child echo(SelfPath(), {"--echo-server", echo_port_file}, work + "/echo.log");
+  Child echo(SelfPath(),
+             {"--echo-server", echo_port_file, "--query-realtime-priority",
+              std::to_string(o.query_realtime_priority)},
+             work + "/echo.log");
   const int echo_port = WaitForPortFile(echo_port_file, 10s);
   if (echo_port == 0) throw std::runtime_error("the echo server did not start");
 
@@ -951,43 +1085,44 @@ int Run(Options& o) {
   }
 
   // 4a. The same queries with no ingest running: the baseline that shows what contention adds.
-  QueryStats idle_stats;
-  Percentiles idle_floor;
+  QueryWindow idle;
   if (o.idle_query_seconds > 0) {
     const std::atomic<bool> never{false};
-    EchoFloor echo_floor(echo_port, o.query_rate, o.idle_query_seconds, never);
-    QueryLoad load(query_addr, publish_q.ToString(), idle_stats);
-    load.Run(o.query_rate, o.idle_query_seconds, never);
-    std::string error;
-    idle_floor = echo_floor.Finish(error);
-    if (idle_stats.fatal_errors > 0) fail("idle queries: " + idle_stats.first_error);
-    if (!error.empty()) fail("idle queries: " + error);
+    RunQueryWindow(o, work, "queries-no-ingest", query_addr, echo_port, publish_q.ToString(),
+                   o.idle_query_seconds, never, idle);
+    if (idle.stats.fatal_errors > 0) fail("idle queries: " + idle.stats.first_error);
+    if (!idle.floor_error.empty()) fail("idle queries: " + idle.floor_error);
   }
   Percentiles idle_qp[kQueryKinds];
-  for (int k = 0; k < kQueryKinds; ++k) idle_qp[k] = Summarize(idle_stats.latencies[k]);
+  for (int k = 0; k < kQueryKinds; ++k) idle_qp[k] = Summarize(idle.stats.latencies[k]);
+  const Percentiles idle_floor = Summarize(idle.floor_ms);
 
   // 4b. Queries while the rest is ingested.
-  QueryStats qstats;
+  QueryWindow under_ingest;
   std::atomic<bool> tail_done{false};
   IngestRun tail_run;
-  double query_window = 0;
-  uint64_t queries_issued = 0;
-  Percentiles ingest_floor;
+  std::map<std::string, int> query_threads;  // sonar-query's threads by scheduling class
   {
     std::thread tail([&] {
       tail_run = StreamRange(ingest_addr, pop, split, pop.events.size(), o, 1'000'000'000);
       tail_done = true;
     });
-    EchoFloor echo_floor(echo_port, o.query_rate, o.query_seconds, tail_done);
-    QueryLoad load(query_addr, publish_q.ToString(), qstats);
-    t = Clock::now();
-    queries_issued = load.Run(o.query_rate, o.query_seconds, tail_done);
-    query_window = Seconds(Clock::now() - t);
-    std::string error;
-    ingest_floor = echo_floor.Finish(error);
-    if (!error.empty()) fail("queries: " + error);
-    tail.join();
+    Finally join_tail([&] { tail.join(); });
+    RunQueryWindow(o, work, "queries-under-ingest", query_addr, echo_port, publish_q.ToString(),
+                   o.query_seconds, tail_done, under_ingest);
+    query_threads = ThreadPolicies(query->pid());
+    if (!under_ingest.floor_error.empty()) fail("queries: " + under_ingest.floor_error);
   }
+  const QueryStats& qstats = under_ingest.stats;
+  const double query_window = under_ingest.seconds;
+  const uint64_t queries_issued = under_ingest.issued;
+  const Percentiles ingest_floor = Summarize(under_ingest.floor_ms);
+  std::string query_threads_text;
+  for (const auto& [policy, n] : query_threads) {
+    query_threads_text +=
+        (query_threads_text.empty() ? "" : ", ") + std::to_string(n) + " " + policy;
+  }
+  Say("sonar-query threads: " + query_threads_text);
   const double tail_rate =
       tail_run.seconds > 0 ? static_cast<double>(tail_run.events) / tail_run.seconds : 0;
   Say("queries: " + std::to_string(queries_issued) + " in " + std::to_string(query_window) +
@@ -1002,7 +1137,7 @@ int Run(Options& o) {
         " s, before --query-seconds; raise --tail-share for a longer query window");
   }
   Percentiles qp[kQueryKinds];
-  for (int k = 0; k < kQueryKinds; ++k) qp[k] = Summarize(qstats.latencies[k]);
+  for (int k = 0; k < kQueryKinds; ++k) qp[k] = Summarize(under_ingest.stats.latencies[k]);
 
   // Everything acknowledged: the live counts must equal the oracle's fold.
   const uint64_t ingest_rss_peak = rss.PeakKiB(0);
@@ -1166,6 +1301,7 @@ int Run(Options& o) {
       .Int("naive_sample", static_cast<int64_t>(o.naive_sample))
       .Num("query_rate", o.query_rate)
       .Num("query_seconds", o.query_seconds)
+      .Int("query_realtime_priority", o.query_realtime_priority)
       .Str("service_log_level", o.service_log_level)
       .Bool("pseudonymise", !o.no_pseudonymise)
       .EndObject();
@@ -1242,8 +1378,13 @@ int Run(Options& o) {
   }
   j.Percent("tcp_round_trip", ingest_floor);
   j.Str("tcp_round_trip_how",
-        "the floor: 64-byte TCP echo on loopback between sonar-bench and a child process in "
-        "its own session, open loop at the same rate, sent half an interval after the queries");
+        "the floor: 64-byte TCP echo on loopback between the measuring client (a child process "
+        "of sonar-bench in its own session, which also sends the queries) and another child "
+        "process in its own session, open loop at the same rate, sent half an interval after "
+        "the queries; both in the class the queries' client has");
+  j.BeginObject("sonar_query_threads");
+  for (const auto& [policy, n] : query_threads) j.Int(policy, n);
+  j.EndObject();
   j.BeginObject("errors");
   for (int k = 0; k < kQueryKinds; ++k)
     j.Int(kQueryNames[k], static_cast<int64_t>(qstats.errors[k]));
@@ -1348,14 +1489,37 @@ int main(int argc, char** argv) {
                  "one more flag for sonar-query, e.g. --query-arg=--workers=4 (repeatable)");
   app.add_option("--service-log-level", o.service_log_level, "--log-level of both services")
       ->capture_default_str();
+  app.add_option("--query-realtime-priority", o.query_realtime_priority,
+                 "run sonar-query (--realtime-priority), the measuring client and the echo "
+                 "server of the floor in the SCHED_RR class at this priority; 0: the normal "
+                 "class (needs CAP_SYS_NICE or RLIMIT_RTPRIO)")
+      ->check(CLI::Range(0, sonar::service::kMaxRealtimePriority))
+      ->capture_default_str();
+  app.add_option("--query-client", o.query_client,
+                 "internal: be the measuring client of one query window; results to this file")
+      ->group("");
+  app.add_option("--query-client-addr", o.query_client_addr, "internal")->group("");
+  app.add_option("--query-client-quarter", o.query_client_quarter, "internal")->group("");
+  app.add_option("--query-client-echo-port", o.query_client_echo_port, "internal")->group("");
   app.add_option("--echo-server", o.echo_server,
                  "internal: serve the TCP echo that measures the round-trip floor; port to this "
                  "file")
       ->group("");
   CLI11_PARSE(app, argc, argv);
   signal(SIGPIPE, SIG_IGN);
-  if (!o.echo_server.empty()) sonar::bench::RunEchoServer(o.echo_server);
   try {
+    if (!o.query_client.empty()) return sonar::bench::RunQueryClient(o);
+    if (!o.echo_server.empty()) {
+      if (o.query_realtime_priority > 0) {
+        const absl::Status scheduled =
+            sonar::service::UseRealtimePriority(o.query_realtime_priority);
+        if (!scheduled.ok()) {
+          std::cerr << "sonar-bench echo server: " << scheduled.message() << std::endl;
+          return 3;
+        }
+      }
+      sonar::bench::RunEchoServer(o.echo_server);
+    }
     return sonar::bench::Run(o);
   } catch (const std::exception& e) {
     std::cerr << "sonar-bench: fatal: " << e.what() << std::endl;

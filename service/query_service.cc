@@ -306,8 +306,6 @@ grpc::ServerUnaryReactor* QueryServiceImpl::GetLiveCounts(grpc::CallbackServerCo
   return reactor;
 }
 
-namespace {}  // namespace
-
 std::optional<absl::StatusOr<std::shared_ptr<const Report>>> QueryServiceImpl::ReportFromMemory(
     core::Quarter quarter, std::optional<int> region, bool provisional, int revision) {
   if (feed_ == nullptr) return std::nullopt;

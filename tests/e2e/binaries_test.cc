@@ -4,11 +4,14 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
 #include "google/protobuf/util/json_util.h"
+#include "service/scheduling.h"
 #include "service/sonarctl_ingest.h"
 #include "sonar/v1/query.grpc.pb.h"
 #include "tests/support/process.h"
@@ -273,6 +276,44 @@ TEST(Binaries, ConfigurationFromFileAndEnvironment) {
   query.Signal(SIGTERM);
   EXPECT_EQ(ingest.Wait(20s), 0);
   EXPECT_EQ(query.Wait(20s), 0);
+}
+
+// --realtime-priority (docs/scaling.md): the threads that answer requests run in SCHED_RR; the
+// database workers and the read model's feed, whose work grows with the ingest rate, do not.
+TEST(Binaries, QueryRequestThreadsRunInTheRealtimeClassWhenAsked) {
+  bool permitted = false;
+  std::thread([&] { permitted = service::UseRealtimePriority(1).ok(); }).join();
+  if (!permitted) GTEST_SKIP() << "no CAP_SYS_NICE or RLIMIT_RTPRIO here (CI runs as root)";
+  testing::TestDatabase db;
+  Server query = testing::StartServer(
+      "sonar-query",
+      {"--database-url", db.url(), "--plaintext", "--workers", "2", "--realtime-priority", "1"});
+  std::string out;
+  ASSERT_EQ(Ctl({"--addr", query.addr, "live", "--region", "29"}, out), 0) << out;
+  const pid_t pid = query.process->pid();
+  std::map<std::string, int> classes;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    const int tid = std::stoi(task.path().filename().string());
+    const std::string policy = service::ThreadPolicyName(pid, tid);
+    ++classes[policy];
+    const std::string name = ReadFile(task.path().string() + "/comm");
+    // gRPC names its threads (grpc_global_timer, default-executor, event_engine, ...).
+    if (name.rfind("grpc", 0) == 0 || name.rfind("default-exec", 0) == 0 ||
+        name.rfind("event_engine", 0) == 0 || name.rfind("nexting", 0) == 0) {
+      EXPECT_EQ(policy, "SCHED_RR") << name;
+    }
+  }
+  EXPECT_EQ(service::ThreadPolicyName(pid, pid), "SCHED_RR");  // the main thread
+  EXPECT_EQ(classes["SCHED_OTHER"], 3) << "two database workers and the feed";
+  EXPECT_GE(classes["SCHED_RR"], 4);
+  EXPECT_EQ(classes.size(), 2u);
+  const std::string log = ReadFile(query.log);
+  EXPECT_NE(log.find(R"("event":"realtime_priority","policy":"SCHED_RR","priority":1)"),
+            std::string::npos)
+      << log;
+  query.process->Signal(SIGTERM);
+  EXPECT_EQ(query.process->Wait(20s), 0);
 }
 
 }  // namespace
