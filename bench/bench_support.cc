@@ -318,14 +318,29 @@ double CpuSecondsOfTree(pid_t parent) {
   return static_cast<double>(total) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-double MachineBusyCpuSeconds() {
+namespace {
+// The first line of /proc/stat: all CPUs, in clock ticks.
+struct MachineTicks {
+  long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+};
+MachineTicks ReadMachineTicks() {
   std::ifstream in("/proc/stat");
   std::string cpu;
-  long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
-  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
-  return static_cast<double>(user + nice + system + irq + softirq + steal) /
-         static_cast<double>(sysconf(_SC_CLK_TCK));
+  MachineTicks t;
+  in >> cpu >> t.user >> t.nice >> t.system >> t.idle >> t.iowait >> t.irq >> t.softirq >> t.steal;
+  return t;
 }
+double TicksToSeconds(long long ticks) {
+  return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+}  // namespace
+
+double MachineBusyCpuSeconds() {
+  const MachineTicks t = ReadMachineTicks();
+  return TicksToSeconds(t.user + t.nice + t.system + t.irq + t.softirq + t.steal);
+}
+
+double MachineStealCpuSeconds() { return TicksToSeconds(ReadMachineTicks().steal); }
 
 std::string WithDatabase(const std::string& url, const std::string& dbname) {
   if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {

@@ -53,8 +53,11 @@ double CpuSecondsOfComm(const std::string& comm);
 pid_t ParentOf(pid_t pid);
 // CPU time of `parent` and its direct children (a postmaster and its backends).
 double CpuSecondsOfTree(pid_t parent);
-// Non-idle CPU time of the whole machine (all CPUs), from /proc/stat.
+// Non-idle CPU time of the whole machine (all CPUs), from /proc/stat; steal included.
 double MachineBusyCpuSeconds();
+// CPU time the hypervisor gave to others while this machine's CPUs had work ("steal" in
+// /proc/stat), all CPUs.
+double MachineStealCpuSeconds();
 
 // The machine's floor for a request/response between two processes: a TCP echo on loopback.
 // RunEchoServer listens on 127.0.0.1 (a free port, written to `port_file`) and answers every

@@ -590,13 +590,13 @@ std::optional<core::CellCounts> LiveNational(const std::string& addr, std::strin
 // ---------------------------------------------------------------------------------------------
 
 struct CpuSnapshot {
-  double client = 0, service = 0, postgres = 0, machine = 0;
+  double client = 0, service = 0, postgres = 0, machine = 0, steal = 0;
 };
 // `postmaster` 0: every process named postgres (when the cluster's processes are not visible).
 CpuSnapshot TakeCpu(pid_t service, pid_t postmaster) {
   return {ProcessCpuSeconds(getpid()), ProcessCpuSeconds(service),
           postmaster > 0 ? CpuSecondsOfTree(postmaster) : CpuSecondsOfComm("postgres"),
-          MachineBusyCpuSeconds()};
+          MachineBusyCpuSeconds(), MachineStealCpuSeconds()};
 }
 
 // Tracks the highest VmRSS of the services while running.
@@ -747,6 +747,7 @@ struct QueryWindow {
   std::vector<double> floor_ms;
   uint64_t issued = 0;
   double seconds = 0;
+  double stolen_cpus = 0;  // steal over the window, CPUs (of all)
   std::string floor_error;
 };
 
@@ -763,8 +764,11 @@ void RunQueryWindow(const Options& o, const std::string& work, const std::string
        std::to_string(o.query_rate), "--query-seconds", std::to_string(seconds),
        "--query-realtime-priority", std::to_string(o.query_realtime_priority)},
       work + "/" + name + ".log");
+  const double steal0 = MachineStealCpuSeconds();
+  const auto start = Clock::now();
   while (client.Running() && !stop.load()) std::this_thread::sleep_for(20ms);
   const int code = client.Stop(60s);
+  w.stolen_cpus = (MachineStealCpuSeconds() - steal0) / Seconds(Clock::now() - start);
   if (code != 0) {
     throw std::runtime_error("the query client (" + name + ") exited with " + std::to_string(code) +
                              "; see " + work + "/" + name + ".log");
@@ -1056,9 +1060,11 @@ int Run(Options& o) {
          main_run.first_rejection);
   const double per_event = main_run.events > 0 ? 1e6 / static_cast<double>(main_run.events) : 0;
   // What else ran meanwhile (the machine may be shared): busy CPU not ours.
-  const double other_cpu =
-      std::max(0.0, (cpu1.machine - cpu0.machine) - (cpu1.client - cpu0.client) -
-                        (cpu1.service - cpu0.service) - (cpu1.postgres - cpu0.postgres));
+  // Time the hypervisor gave to other guests while ours had work: the VM's own noise.
+  const double steal_cpu = cpu1.steal - cpu0.steal;
+  const double other_cpu = std::max(
+      0.0, (cpu1.machine - cpu0.machine) - (cpu1.client - cpu0.client) -
+               (cpu1.service - cpu0.service) - (cpu1.postgres - cpu0.postgres) - steal_cpu);
   const double busy_cpus = (cpu1.machine - cpu0.machine) / main_run.seconds;
 
   // 5. Publishing the last quarter the main part completed.
@@ -1232,6 +1238,8 @@ int Run(Options& o) {
               (cpu1.postgres - cpu0.postgres) * per_event);
   std::printf("%-44s %14.1f\n", "CPU us/event other processes on the machine",
               other_cpu * per_event);
+  std::printf("%-44s %14.3f\n", "CPUs stolen by the hypervisor during ingest",
+              steal_cpu / main_run.seconds);
   std::printf("%-44s %14.2f\n", "CPUs busy during ingest (of all)", busy_cpus);
   std::printf("%-44s %14.0f\n", "COPY rows/s", copy_rate);
   std::printf("%-44s %14.0f\n", "naive peer events/s", naive_rate);
@@ -1250,6 +1258,9 @@ int Run(Options& o) {
               ingest_floor.p99);
   std::printf("%-44s %6.2f / %6.2f\n", "TCP round trip no ingest p50/p99 ms", idle_floor.p50,
               idle_floor.p99);
+  std::printf("%-44s %14.3f\n", "CPUs stolen during queries under ingest",
+              under_ingest.stolen_cpus);
+  std::printf("%-44s %14.3f\n", "CPUs stolen during queries no ingest", idle.stolen_cpus);
   std::printf("%-44s %14.0f\n", "concurrent ingest during queries events/s", tail_rate);
   std::printf("%-44s %14.2f\n", ("publish " + publish_q.ToString() + " (national) s").c_str(),
               publish_seconds);
@@ -1336,7 +1347,9 @@ int Run(Options& o) {
       .Num("sonar_ingest", (cpu1.service - cpu0.service) * per_event)
       .Num("postgresql", (cpu1.postgres - cpu0.postgres) * per_event)
       .Num("other_processes", other_cpu * per_event)
+      .Num("stolen_by_hypervisor", steal_cpu * per_event)
       .EndObject()
+      .Num("stolen_cpus", steal_cpu / main_run.seconds)
       .Num("cpus_busy", busy_cpus)
       .EndObject();
   j.BeginObject("copy")
@@ -1377,6 +1390,7 @@ int Run(Options& o) {
     j.Percent(kQueryNames[k], qp[k]);
   }
   j.Percent("tcp_round_trip", ingest_floor);
+  j.Num("stolen_cpus", under_ingest.stolen_cpus);
   j.Str("tcp_round_trip_how",
         "the floor: 64-byte TCP echo on loopback between the measuring client (a child process "
         "of sonar-bench in its own session, which also sends the queries) and another child "
@@ -1394,6 +1408,7 @@ int Run(Options& o) {
       .Num("window_seconds", o.idle_query_seconds);
   for (int k = 0; k < kQueryKinds; ++k) j.Percent(kQueryNames[k], idle_qp[k]);
   j.Percent("tcp_round_trip", idle_floor);
+  j.Num("stolen_cpus", idle.stolen_cpus);
   j.EndObject();
   j.BeginObject("service_rss_peak_mib")
       .Num("sonar_ingest", static_cast<double>(ingest_rss_peak) * mib)
