@@ -590,13 +590,16 @@ std::optional<core::CellCounts> LiveNational(const std::string& addr, std::strin
 // ---------------------------------------------------------------------------------------------
 
 struct CpuSnapshot {
-  double client = 0, service = 0, postgres = 0, machine = 0, steal = 0;
+  double client = 0, service = 0, query = 0, postgres = 0, machine = 0, steal = 0;
 };
 // `postmaster` 0: every process named postgres (when the cluster's processes are not visible).
-CpuSnapshot TakeCpu(pid_t service, pid_t postmaster) {
-  return {ProcessCpuSeconds(getpid()), ProcessCpuSeconds(service),
+CpuSnapshot TakeCpu(pid_t service, pid_t query, pid_t postmaster) {
+  return {ProcessCpuSeconds(getpid()),
+          ProcessCpuSeconds(service),
+          ProcessCpuSeconds(query),
           postmaster > 0 ? CpuSecondsOfTree(postmaster) : CpuSecondsOfComm("postgres"),
-          MachineBusyCpuSeconds(), MachineStealCpuSeconds()};
+          MachineBusyCpuSeconds(),
+          MachineStealCpuSeconds()};
 }
 
 // Tracks the highest VmRSS of the services while running.
@@ -709,6 +712,7 @@ void StopQueryClient(int) { query_client_stop = true; }
 
 int RunQueryClient(const Options& o) {
   signal(SIGTERM, StopQueryClient);  // the window ends early: finish what is in flight
+  std::ofstream(o.query_client + ".ready") << "ready\n";  // from now on SIGTERM is safe
   if (o.query_realtime_priority > 0) {
     const absl::Status scheduled = service::UseRealtimePriority(o.query_realtime_priority);
     if (!scheduled.ok()) {
@@ -732,8 +736,14 @@ int RunQueryClient(const Options& o) {
     for (const double ms : stats.latencies[k]) out << "latency " << k << " " << ms << "\n";
   }
   for (const double ms : floor_ms) out << "floor " << ms << "\n";
-  if (!stats.first_error.empty()) out << "first_error " << stats.first_error << "\n";
-  if (!floor_error.empty()) out << "floor_error " << floor_error << "\n";
+  auto one_line = [](std::string text) {
+    for (char& c : text) {
+      if (c == '\n' || c == '\r') c = ' ';
+    }
+    return text;
+  };
+  if (!stats.first_error.empty()) out << "first_error " << one_line(stats.first_error) << "\n";
+  if (!floor_error.empty()) out << "floor_error " << one_line(floor_error) << "\n";
   out.close();
   if (!out || std::rename((o.query_client + ".tmp").c_str(), o.query_client.c_str()) != 0) {
     std::cerr << "sonar-bench query client: cannot write " << o.query_client << std::endl;
@@ -757,6 +767,7 @@ void RunQueryWindow(const Options& o, const std::string& work, const std::string
                     double seconds, const std::atomic<bool>& stop, QueryWindow& w) {
   const std::string out = work + "/" + name + ".results";
   std::remove(out.c_str());
+  std::remove((out + ".ready").c_str());
   Child client(
       SelfPath(),
       {"--query-client", out, "--query-client-addr", query_addr, "--query-client-echo-port",
@@ -764,6 +775,12 @@ void RunQueryWindow(const Options& o, const std::string& work, const std::string
        std::to_string(o.query_rate), "--query-seconds", std::to_string(seconds),
        "--query-realtime-priority", std::to_string(o.query_realtime_priority)},
       work + "/" + name + ".log");
+  // Until its SIGTERM handler is in place, a stop must wait (SIGTERM would kill it).
+  const auto started = Clock::now();
+  while (client.Running() && !std::filesystem::exists(out + ".ready") &&
+         Clock::now() - started < 60s) {
+    std::this_thread::sleep_for(2ms);
+  }
   const double steal0 = MachineStealCpuSeconds();
   const auto start = Clock::now();
   while (client.Running() && !stop.load()) std::this_thread::sleep_for(20ms);
@@ -1043,9 +1060,9 @@ int Run(Options& o) {
                                  std::to_string(static_cast<int>(o.perf_seconds))},
         work + "/perf.log");
   }
-  const CpuSnapshot cpu0 = TakeCpu(ingest->pid(), postmaster);
+  const CpuSnapshot cpu0 = TakeCpu(ingest->pid(), query->pid(), postmaster);
   IngestRun main_run = StreamRange(ingest_addr, pop, 0, split, o, 0);
-  const CpuSnapshot cpu1 = TakeCpu(ingest->pid(), postmaster);
+  const CpuSnapshot cpu1 = TakeCpu(ingest->pid(), query->pid(), postmaster);
   if (perf) perf->Stop(60s);
   const uint64_t ingest_rss_after_main = rss.PeakKiB(0);
   const double ingest_rate = static_cast<double>(main_run.events) / main_run.seconds;
@@ -1062,9 +1079,10 @@ int Run(Options& o) {
   // What else ran meanwhile (the machine may be shared): busy CPU not ours.
   // Time the hypervisor gave to other guests while ours had work: the VM's own noise.
   const double steal_cpu = cpu1.steal - cpu0.steal;
-  const double other_cpu = std::max(
-      0.0, (cpu1.machine - cpu0.machine) - (cpu1.client - cpu0.client) -
-               (cpu1.service - cpu0.service) - (cpu1.postgres - cpu0.postgres) - steal_cpu);
+  const double other_cpu =
+      std::max(0.0, (cpu1.machine - cpu0.machine) - (cpu1.client - cpu0.client) -
+                        (cpu1.service - cpu0.service) - (cpu1.query - cpu0.query) -
+                        (cpu1.postgres - cpu0.postgres) - steal_cpu);
   const double busy_cpus = (cpu1.machine - cpu0.machine) / main_run.seconds;
 
   // 5. Publishing the last quarter the main part completed.
@@ -1234,6 +1252,8 @@ int Run(Options& o) {
   std::printf("%-44s %14.1f\n", "CPU us/event client", (cpu1.client - cpu0.client) * per_event);
   std::printf("%-44s %14.1f\n", "CPU us/event sonar-ingest",
               (cpu1.service - cpu0.service) * per_event);
+  std::printf("%-44s %14.1f\n", "CPU us/event sonar-query (its read model)",
+              (cpu1.query - cpu0.query) * per_event);
   std::printf("%-44s %14.1f\n", "CPU us/event PostgreSQL",
               (cpu1.postgres - cpu0.postgres) * per_event);
   std::printf("%-44s %14.1f\n", "CPU us/event other processes on the machine",
@@ -1345,6 +1365,7 @@ int Run(Options& o) {
   j.BeginObject("cpu_us_per_event")
       .Num("client", (cpu1.client - cpu0.client) * per_event)
       .Num("sonar_ingest", (cpu1.service - cpu0.service) * per_event)
+      .Num("sonar_query", (cpu1.query - cpu0.query) * per_event)
       .Num("postgresql", (cpu1.postgres - cpu0.postgres) * per_event)
       .Num("other_processes", other_cpu * per_event)
       .Num("stolen_by_hypervisor", steal_cpu * per_event)

@@ -31,10 +31,10 @@ int main(int argc, char** argv) {
   app.add_option("--drain-grace-ms", drain_grace_ms, "time to finish in-flight work on SIGTERM")
       ->capture_default_str();
   app.add_option("--realtime-priority", realtime_priority,
-                 "run the threads that answer requests in the SCHED_RR class at this priority "
-                 "(1-99; 0: the normal class), so that on cores shared with sonar-ingest and "
-                 "PostgreSQL a request does not wait for their time slices; needs CAP_SYS_NICE "
-                 "or RLIMIT_RTPRIO (docs/scaling.md)")
+                 "run the process in the SCHED_RR class at this priority (1-99; 0: the normal "
+                 "class), so that on cores shared with sonar-ingest and PostgreSQL a request "
+                 "does not wait for their time slices; needs CAP_SYS_NICE or RLIMIT_RTPRIO "
+                 "(docs/scaling.md)")
       ->envname("SONAR_QUERY_REALTIME_PRIORITY")
       ->check(CLI::Range(0, service::kMaxRealtimePriority))
       ->capture_default_str();
@@ -46,9 +46,10 @@ int main(int argc, char** argv) {
   service::BlockTerminationSignals();
   service::InitJsonLogging("sonar-query", log_level);
   if (realtime_priority > 0) {
-    // Before gRPC starts its threads, which inherit the class. The database workers and the
-    // read model's feed, started below, go back to the normal class: their work grows with the
-    // ingest rate, while answering a request from memory takes about 0.05 ms of CPU.
+    // Before any thread starts: every thread inherits the class, also those gRPC starts later
+    // from any other thread. Besides answering (about 0.05 ms of CPU a request from memory),
+    // the process applies one change row per committed batch part to its read model and runs
+    // the database reads and publishing, which mostly wait for the database.
     const absl::Status scheduled = service::UseRealtimePriority(realtime_priority);
     if (!scheduled.ok()) {
       service::LogLine("realtime_priority_refused")
@@ -66,7 +67,6 @@ int main(int argc, char** argv) {
   if (!security.ok()) return 2;
   const core::ReferenceData& reference = core::ReferenceData::Builtin();
   const std::string read_url = read_database_url.empty() ? database_url : read_database_url;
-  if (realtime_priority > 0) service::UseNormalPriority();
   service::WorkerPool<service::QueryBackend> backends(
       workers, [&](int) { return std::make_unique<service::QueryBackend>(database_url, read_url); },
       1024);
@@ -81,7 +81,6 @@ int main(int argc, char** argv) {
       },
       security->authorizer, &feed);
   feed.Start([&] { query_service.NotifyChanged(); });
-  if (realtime_priority > 0 && !service::UseRealtimePriority(realtime_priority).ok()) return 2;
   storage::PgConnection probe(read_url);
 
   service::ServerHooks hooks;

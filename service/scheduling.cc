@@ -21,17 +21,12 @@ absl::Status UseRealtimePriority(int priority) {
       return absl::PermissionDeniedError(
           "SCHED_RR needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least " +
           std::to_string(priority) +
-          " (e.g. LimitRTPRIO= in systemd, --cap-add SYS_NICE in "
-          "a container)");
+          " (e.g. LimitRTPRIO= in systemd, --cap-add SYS_NICE in a container; with real-time "
+          "group scheduling also a real-time budget for its cgroup)");
     }
     return absl::InternalError(std::string("sched_setscheduler: ") + std::strerror(error));
   }
   return absl::OkStatus();
-}
-
-void UseNormalPriority() {
-  const sched_param param{.sched_priority = 0};
-  sched_setscheduler(0, SCHED_OTHER, &param);
 }
 
 std::string ThreadPolicyName(int pid, int tid) {

@@ -14,12 +14,9 @@ inline constexpr int kMaxRealtimePriority = 99;
 // Puts the calling thread in the round-robin real-time class (SCHED_RR) at `priority`
 // (1..99). Threads it creates afterwards inherit the class; threads created before keep theirs.
 // InvalidArgument outside 1..99; PermissionDenied without CAP_SYS_NICE or an RLIMIT_RTPRIO of at
-// least `priority`.
+// least `priority` (or, with real-time group scheduling, without a real-time budget for the
+// process's cgroup).
 [[nodiscard]] absl::Status UseRealtimePriority(int priority);
-
-// Puts the calling thread back in the normal class (SCHED_OTHER), e.g. before it starts threads
-// that should not inherit a real-time class. Always permitted.
-void UseNormalPriority();
 
 // The scheduling class of one thread of a process ("SCHED_OTHER", "SCHED_RR", ...), read from
 // /proc/<pid>/task/<tid>/stat; empty if the thread is gone.
