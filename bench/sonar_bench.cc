@@ -825,19 +825,6 @@ void RunQueryWindow(const Options& o, const std::string& work, const std::string
   if (!in.eof()) throw std::runtime_error("cannot read the query client's results " + out);
 }
 
-// How many of a process's threads run in each scheduling class, e.g. "9 SCHED_RR, 3 SCHED_OTHER".
-std::map<std::string, int> ThreadPolicies(pid_t pid) {
-  std::map<std::string, int> count;
-  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    const std::string policy =
-        service::ThreadPolicyName(pid, std::stoi(entry.path().filename().string()));
-    if (!policy.empty()) ++count[policy];
-  }
-  return count;
-}
-
 struct Target {
   std::string name;
   std::string rule;
@@ -1134,7 +1121,7 @@ int Run(Options& o) {
     Finally join_tail([&] { tail.join(); });
     RunQueryWindow(o, work, "queries-under-ingest", query_addr, echo_port, publish_q.ToString(),
                    o.query_seconds, tail_done, under_ingest);
-    query_threads = ThreadPolicies(query->pid());
+    query_threads = service::ThreadsByPolicy(query->pid());
     if (!under_ingest.floor_error.empty()) fail("queries: " + under_ingest.floor_error);
   }
   const QueryStats& qstats = under_ingest.stats;

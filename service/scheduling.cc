@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -56,6 +57,17 @@ std::string ThreadPolicyName(int pid, int tid) {
     default:
       return "policy " + field;
   }
+}
+
+std::map<std::string, int> ThreadsByPolicy(int pid) {
+  std::map<std::string, int> count;
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    const std::string policy = ThreadPolicyName(pid, std::stoi(task.path().filename().string()));
+    if (!policy.empty()) ++count[policy];
+  }
+  return count;
 }
 
 }  // namespace sonar::service

@@ -3,6 +3,7 @@
 // cores".
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "absl/status/status.h"
@@ -21,5 +22,9 @@ inline constexpr int kMaxRealtimePriority = 99;
 // The scheduling class of one thread of a process ("SCHED_OTHER", "SCHED_RR", ...), read from
 // /proc/<pid>/task/<tid>/stat; empty if the thread is gone.
 [[nodiscard]] std::string ThreadPolicyName(int pid, int tid);
+
+// How many of a process's threads are in each class, e.g. {"SCHED_RR": 14}; threads that end
+// while they are counted are left out.
+[[nodiscard]] std::map<std::string, int> ThreadsByPolicy(int pid);
 
 }  // namespace sonar::service

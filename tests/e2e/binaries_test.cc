@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -297,17 +296,12 @@ TEST(Binaries, QueryThreadsRunInTheRealtimeClassWhenAsked) {
               0)
         << out;
   }
-  const pid_t pid = query.process->pid();
-  std::map<std::string, int> classes;
-  for (const auto& task :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
-    const std::string policy =
-        service::ThreadPolicyName(pid, std::stoi(task.path().filename().string()));
-    if (!policy.empty()) ++classes[policy];  // empty: the thread ended meanwhile
-  }
+  std::map<std::string, int> classes = service::ThreadsByPolicy(query.process->pid());
   // The main thread, two database workers, the feed, and gRPC's threads.
   EXPECT_GE(classes["SCHED_RR"], 5);
-  EXPECT_EQ(classes.size(), 1u) << classes.begin()->first << " " << classes.begin()->second;
+  std::string seen;
+  for (const auto& [policy, n] : classes) seen += policy + ": " + std::to_string(n) + "; ";
+  EXPECT_EQ(classes.size(), 1u) << seen;
   const std::string log = ReadFile(query.log);
   EXPECT_NE(log.find(R"("event":"realtime_priority","policy":"SCHED_RR","priority":1)"),
             std::string::npos)

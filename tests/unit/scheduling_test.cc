@@ -1,4 +1,4 @@
-// The real-time class for sonar-query's request threads (service/scheduling.h).
+// The real-time class for sonar-query (service/scheduling.h).
 #include "service/scheduling.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <map>
 #include <string>
 #include <thread>
 
@@ -76,6 +77,17 @@ TEST(Scheduling, WithoutThePrivilegeTheReasonSaysWhatIsMissing) {
 TEST(Scheduling, AThreadThatDoesNotExistHasNoClass) {
   EXPECT_EQ(ThreadPolicyName(getpid(), Tid()), "SCHED_OTHER");
   EXPECT_EQ(ThreadPolicyName(getpid(), 0x3fffffff), "");
+  EXPECT_TRUE(ThreadsByPolicy(0x3fffffff).empty());
+}
+
+TEST(Scheduling, ThreadsAreCountedByClass) {
+  const std::map<std::string, int> before = ThreadsByPolicy(getpid());
+  std::thread([&] {
+    if (!UseRealtimePriority(1).ok()) GTEST_SKIP() << "this process may not use SCHED_RR";
+    const std::map<std::string, int> now = ThreadsByPolicy(getpid());
+    EXPECT_EQ(now.at("SCHED_RR"), 1);
+    EXPECT_EQ(now.at("SCHED_OTHER"), before.at("SCHED_OTHER"));  // the others, as before
+  }).join();
 }
 
 }  // namespace
