@@ -707,19 +707,23 @@ class EchoFloor final {
 // its own, not sharing gRPC's threads with the producers, and with --query-realtime-priority in
 // the SCHED_RR class, like sonar-query. Its results go to a file, a line per figure.
 
+// --query-realtime-priority in a child process of sonar-bench (the measuring client, the echo
+// server); false, with the reason on stderr, where the class may not be had.
+bool EnterQueryClass(const Options& o, const char* who) {
+  if (o.query_realtime_priority == 0) return true;
+  const absl::Status scheduled = service::UseRealtimePriority(o.query_realtime_priority);
+  if (!scheduled.ok())
+    std::cerr << "sonar-bench " << who << ": " << scheduled.message() << std::endl;
+  return scheduled.ok();
+}
+
 std::atomic<bool> query_client_stop{false};
 void StopQueryClient(int) { query_client_stop = true; }
 
 int RunQueryClient(const Options& o) {
   signal(SIGTERM, StopQueryClient);  // the window ends early: finish what is in flight
   std::ofstream(o.query_client + ".ready") << "ready\n";  // from now on SIGTERM is safe
-  if (o.query_realtime_priority > 0) {
-    const absl::Status scheduled = service::UseRealtimePriority(o.query_realtime_priority);
-    if (!scheduled.ok()) {
-      std::cerr << "sonar-bench query client: " << scheduled.message() << std::endl;
-      return 3;
-    }
-  }
+  if (!EnterQueryClass(o, "query client")) return 3;
   QueryStats stats;
   EchoFloor floor(o.query_client_echo_port, o.query_rate, o.query_seconds, query_client_stop);
   QueryLoad load(o.query_client_addr, o.query_client_quarter, stats);
@@ -1533,14 +1537,7 @@ int main(int argc, char** argv) {
   try {
     if (!o.query_client.empty()) return sonar::bench::RunQueryClient(o);
     if (!o.echo_server.empty()) {
-      if (o.query_realtime_priority > 0) {
-        const absl::Status scheduled =
-            sonar::service::UseRealtimePriority(o.query_realtime_priority);
-        if (!scheduled.ok()) {
-          std::cerr << "sonar-bench echo server: " << scheduled.message() << std::endl;
-          return 3;
-        }
-      }
+      if (!sonar::bench::EnterQueryClass(o, "echo server")) return 3;
       sonar::bench::RunEchoServer(o.echo_server);
     }
     return sonar::bench::Run(o);
