@@ -1,6 +1,7 @@
 // Requests the services must refuse or hold back, over real gRPC on loopback: undecodable bodies
-// (INVALID_ARGUMENT on every unary method and on WatchLiveCounts, not gRPC's UNIMPLEMENTED) and the
-// process-wide byte budget of in-flight ingest requests (--max-inflight-bytes).
+// (INVALID_ARGUMENT on every unary method and on WatchLiveCounts, not gRPC's UNIMPLEMENTED), the
+// process-wide byte budget of in-flight ingest requests (--max-inflight-bytes), callers without
+// the role of a query method, and query-service reads beyond its database workers' queue.
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
@@ -34,9 +35,11 @@ v1::IngestRequest Batch(const std::string& prefix, uint64_t batch_id, int events
   return r;
 }
 
-grpc::Status RawUnary(grpc::GenericStub& stub, const std::string& method, const std::string& body) {
+grpc::Status RawUnary(grpc::GenericStub& stub, const std::string& method, const std::string& body,
+                      const std::string& token = "") {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+  if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
   grpc::Slice slice(body);
   grpc::ByteBuffer request(&slice, 1), response;
   std::promise<grpc::Status> done;
@@ -210,6 +213,101 @@ TEST(RequestLimits, RequestLargerThanTheBudgetIsResourceExhausted) {
   }
   EXPECT_EQ(servers.ingest_service().inflight_bytes().now, 0u);
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM events WHERE event_id LIKE 'big-%'"), "0");
+}
+
+const std::vector<std::string> kQueryMethods = {
+    "/sonar.v1.QueryService/GetLiveCounts", "/sonar.v1.QueryService/GetQuarterReport",
+    "/sonar.v1.QueryService/RenderQuarterReport", "/sonar.v1.QueryService/PublishQuarter",
+    "/sonar.v1.QueryService/GetRevisionDiff"};
+
+TEST(RequestLimits, EveryQueryMethodChecksTheCallersRole) {
+  testing::TestDatabase db;
+  auto authorizer = service::Authorizer::FromText(
+      "token ingest-secret ingest\ntoken query-secret query\ntoken admin-secret admin\n");
+  ASSERT_TRUE(authorizer.ok()) << authorizer.status();
+  testing::TestServers servers(db.url(), {.query_authorizer = *authorizer});
+  grpc::GenericStub stub(
+      grpc::CreateChannel(servers.address(), grpc::InsecureChannelCredentials()));
+  for (const std::string& method : kQueryMethods) {
+    // An empty body is a valid request of every method.
+    EXPECT_EQ(RawUnary(stub, method, "").error_code(), grpc::StatusCode::UNAUTHENTICATED) << method;
+    EXPECT_EQ(RawUnary(stub, method, "", "wrong-secret").error_code(),
+              grpc::StatusCode::UNAUTHENTICATED)
+        << method;
+    EXPECT_EQ(RawUnary(stub, method, "", "ingest-secret").error_code(),
+              grpc::StatusCode::PERMISSION_DENIED)
+        << method;
+    // PublishQuarter needs the admin role, the reads the query role (admin alone is not enough).
+    const bool publishing = method.ends_with("/PublishQuarter");
+    const grpc::StatusCode allowed =
+        RawUnary(stub, method, "", publishing ? "admin-secret" : "query-secret").error_code();
+    const grpc::StatusCode refused =
+        RawUnary(stub, method, "", publishing ? "query-secret" : "admin-secret").error_code();
+    EXPECT_EQ(refused, grpc::StatusCode::PERMISSION_DENIED) << method;
+    // Past the role check the empty request is refused for what it says (no such region, no
+    // quarter), never for who sent it.
+    EXPECT_TRUE(allowed == grpc::StatusCode::NOT_FOUND ||
+                allowed == grpc::StatusCode::INVALID_ARGUMENT)
+        << method << ": " << allowed;
+  }
+}
+
+TEST(RequestLimits, QueryReadsBeyondTheWorkersQueueAreResourceExhausted) {
+  testing::TestDatabase db;
+  // No read model, so every read needs a database worker, and no room to wait for one.
+  testing::TestServers servers(db.url(), {.read_model = false, .query_queue_capacity = 0});
+  grpc::GenericStub stub(
+      grpc::CreateChannel(servers.address(), grpc::InsecureChannelCredentials()));
+  v1::GetLiveCountsRequest live;
+  live.set_region("29");
+  v1::GetQuarterReportRequest report;
+  report.set_region("29");
+  report.set_quarter("2022-Q3");
+  v1::RenderQuarterReportRequest render;
+  *render.mutable_report() = report;
+  for (const auto& [method, body] : {std::pair{kQueryMethods[0], live.SerializeAsString()},
+                                     {kQueryMethods[1], report.SerializeAsString()},
+                                     {kQueryMethods[2], render.SerializeAsString()}}) {
+    const grpc::Status s = RawUnary(stub, method, body);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << method;
+    EXPECT_EQ(s.error_message(), "query queue is full; retry later") << method;
+  }
+}
+
+TEST(RequestLimits, ManyReadsWaitingForTheDatabaseAreAllAnswered) {
+  testing::TestDatabase db;
+  // Two database workers, no read model: the calls wait in the workers' queue.
+  testing::TestServers servers(db.url(), {.read_model = false});
+  constexpr int kCalls = 48;
+  auto stub = servers.QueryStub();
+  std::vector<std::thread> callers;
+  std::atomic<int> answered = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    callers.emplace_back([&, i] {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+      grpc::Status s;
+      if (i % 2 == 0) {
+        v1::GetLiveCountsRequest req;
+        req.set_region("29");
+        req.set_fresh(true);
+        v1::LiveCounts out;
+        s = stub->GetLiveCounts(&ctx, req, &out);
+        if (s.ok() && out.region().number() == "29") ++answered;
+      } else {
+        v1::GetQuarterReportRequest req;
+        req.set_region("29");
+        req.set_quarter("2022-Q3");
+        req.set_provisional(true);
+        v1::QuarterReport out;
+        s = stub->GetQuarterReport(&ctx, req, &out);
+        if (s.ok() && out.status() == v1::REPORT_STATUS_PROVISIONAL) ++answered;
+      }
+      EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+    });
+  }
+  for (std::thread& t : callers) t.join();
+  EXPECT_EQ(answered.load(), kCalls);
 }
 
 }  // namespace

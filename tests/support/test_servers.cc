@@ -32,11 +32,12 @@ TestServers::TestServers(const std::string& url, TestServerOptions options) {
                                     .max_streams = options.max_streams,
                                     .max_inflight_bytes = options.max_inflight_bytes});
   backends_ = std::make_unique<service::WorkerPool<service::QueryBackend>>(
-      2, [url](int) { return std::make_unique<service::QueryBackend>(url); }, 256);
+      2, [url](int) { return std::make_unique<service::QueryBackend>(url); },
+      options.query_queue_capacity);
   feed_ = std::make_unique<storage::PgCountsFeed>(url);
   query_ = std::make_unique<service::QueryServiceImpl>(
-      *backends_, reference, options.query_clock ? options.query_clock : Now, nullptr,
-      options.read_model ? feed_.get() : nullptr);
+      *backends_, reference, options.query_clock ? options.query_clock : Now,
+      options.query_authorizer, options.read_model ? feed_.get() : nullptr);
   feed_->Start([this] { query_->NotifyChanged(); });
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);

@@ -30,6 +30,10 @@ struct TestServerOptions {
   std::string hmac_key;
   // Serve reads from the in-memory read model (false: every read from the database).
   bool read_model = true;
+  // Query jobs that may wait for a database worker (0: every database read is refused).
+  size_t query_queue_capacity = 256;
+  // Roles of callers of the query service (null: everyone may call everything).
+  std::shared_ptr<const service::Authorizer> query_authorizer;
 };
 
 struct RenderOptions {
