@@ -10,11 +10,13 @@
 namespace sonar::storage {
 namespace {
 
+// Grouping needs only each person's events together: bytewise order is the cheapest whatever the
+// database's collation (a language collation sorts through strcoll).
 constexpr const char* kEventsByPerson = R"sql(
 SELECT e.client_ref, e.source, e.event_id,
        (EXTRACT(EPOCH FROM e.occurred_at) * 1000000)::int8, e.kind, e.municipality_code,
        e.registrant
-FROM events e ORDER BY e.client_ref)sql";
+FROM events e ORDER BY e.client_ref COLLATE "C")sql";
 
 void Note(VerifyReport& report, std::string text) {
   if (report.examples.size() < 10) report.examples.push_back(std::move(text));

@@ -633,6 +633,58 @@ TEST(PgBatchStore, HashKeyMigrationKeepsStoredEventsAndTheirKeys) {
   EXPECT_EQ(LiveCounts(db.url()), RecomputeFromEvents(db.url()));
 }
 
+// Migration 0010: the persons' key compares pseudonyms bytewise (COLLATE "C"), also in a database
+// whose default collation is a language's (here ICU's en-US, which sorts letters before case and
+// punctuation apart; the official postgres image's default is libc's en_US.utf8), and an
+// earlier release's database keeps its persons through the migration.
+TEST(PgBatchStore, PersonsKeyComparesPseudonymsBytewiseWhateverTheDatabasesCollation) {
+  testing::TestDatabase db("TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'");
+  ASSERT_EQ(db.Scalar("SELECT datlocprovider FROM pg_database WHERE datname = current_database()"),
+            "i");
+  const std::string p = "PseudonymAbcdefgh";
+  const std::vector<std::string> refs = {p + "a", p + "B", p + "_", p + "-", p + "Z"};
+  std::vector<Event> events;
+  for (const std::string& ref : refs) {
+    events.push_back(
+        Make("c" + ref, ref, At("2022-04-01"), EventKind::kTargetGroupEntered, "GM0654"));
+  }
+  {
+    storage::PgBatchStore store(db.url());
+    ingest::BatchProcessor processor(store, core::ReferenceData::Builtin());
+    auto first = processor.Process(Incoming(events), {"test", 1}, kNow, nullptr);
+    ASSERT_TRUE(first.ok()) << first.status();
+    ASSERT_EQ(first->accepted, refs.size());
+  }
+  {
+    // Back to the key an earlier release left: the database's default collation.
+    pqxx::connection conn(db.url());
+    pqxx::work tx(conn);
+    tx.exec0(
+        "ALTER TABLE clients ALTER COLUMN client_ref TYPE text COLLATE \"default\"; "
+        "DELETE FROM schema_migrations WHERE version = 10");
+    tx.commit();
+  }
+  const std::string by_key = "SELECT string_agg(client_ref, ' ' ORDER BY client_ref) FROM clients";
+  EXPECT_EQ(db.Scalar(by_key), p + "_ " + p + "- " + p + "a " + p + "B " + p + "Z");  // en-US
+  auto applied = storage::ApplyMigrations(db.url());
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(*applied, std::vector<int>{10});
+  // Bytewise: 2D 42 5A 5F 61.
+  EXPECT_EQ(db.Scalar(by_key), p + "- " + p + "B " + p + "Z " + p + "_ " + p + "a");
+  EXPECT_EQ(db.Scalar("SELECT c.collname FROM pg_index i JOIN pg_collation c "
+                      "ON c.oid = i.indcollation[0] WHERE i.indexrelid = 'clients_pkey'::regclass"),
+            "C");
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM clients"), std::to_string(refs.size()));
+  // The persons are found through the rebuilt key: resends are duplicates.
+  storage::PgBatchStore store(db.url());
+  ingest::BatchProcessor processor(store, core::ReferenceData::Builtin());
+  auto again = processor.Process(Incoming(events), {"test", 2}, kNow, nullptr);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->accepted, 0u);
+  EXPECT_EQ(again->duplicates, refs.size());
+  EXPECT_EQ(LiveCounts(db.url()), RecomputeFromEvents(db.url()));
+}
+
 // The locking transaction looks up the stored events of its conflicting keys; that must be one
 // probe of the key's index per key, never a scan of events (which the planner chose for a join
 // on the key's expression, in a database whose statistics still described a small table).

@@ -33,7 +33,7 @@ std::string WithDatabase(const std::string& url, const std::string& db) {
 
 }  // namespace
 
-TestDatabase::TestDatabase() : admin_url_(TestClusterUrl()) {
+TestDatabase::TestDatabase(const std::string& create_options) : admin_url_(TestClusterUrl()) {
   static std::atomic<int> counter{0};
   name_ = "sonar_test_" + std::to_string(getpid()) + "_" + std::to_string(counter++);
   if (admin_url_.empty()) {
@@ -46,7 +46,7 @@ TestDatabase::TestDatabase() : admin_url_(TestClusterUrl()) {
     pqxx::connection admin(admin_url_);
     pqxx::nontransaction tx(admin);
     tx.exec("DROP DATABASE IF EXISTS " + name_);
-    tx.exec("CREATE DATABASE " + name_);
+    tx.exec("CREATE DATABASE " + name_ + (create_options.empty() ? "" : " " + create_options));
   } catch (const std::exception& e) {
     ADD_FAILURE() << "cannot create test database: " << e.what();
     return;

@@ -9,7 +9,9 @@ namespace sonar::testing {
 class TestDatabase final {
  public:
   // Creates the database and applies the migrations; fails the test (ADD_FAILURE) on error.
-  TestDatabase();
+  // `create_options` follow CREATE DATABASE <name>, e.g. "TEMPLATE template0 LOCALE_PROVIDER
+  // icu ICU_LOCALE 'en-US' LOCALE 'C'" for a default collation other than the cluster's.
+  explicit TestDatabase(const std::string& create_options = "");
   ~TestDatabase();
   TestDatabase(const TestDatabase&) = delete;
   TestDatabase& operator=(const TestDatabase&) = delete;
