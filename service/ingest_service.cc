@@ -65,7 +65,7 @@ class IngestStreamReactor final
     const uint64_t batch_id = request.batch_id();
     const size_t events = request.events_size();
     const auto submitted = Clock::now();
-    const bool queued = service_.Submit(stream_id_, request,
+    const bool queued = service_.Submit(stream_id_, std::move(request),
                                         [this, batch_id, events, bytes, submitted](
                                             grpc::Status status, v1::IngestResponse response) {
                                           OnBatchDone(batch_id, events, bytes, submitted,
@@ -302,8 +302,8 @@ grpc::ServerUnaryReactor* IngestServiceImpl::IngestBatch(grpc::CallbackServerCon
   const std::string call_id = "u" + std::to_string(next_stream_++);
   const auto submitted = Clock::now();
   const uint64_t batch_id = request.batch_id();
-  const bool queued =
-      Submit(call_id, request, [=, this](grpc::Status status, v1::IngestResponse result) {
+  const bool queued = Submit(
+      call_id, std::move(request), [=, this](grpc::Status status, v1::IngestResponse result) {
         const auto latency_ms =
             std::chrono::duration<double, std::milli>(Clock::now() - submitted).count();
         LogLine line(status.ok() ? "batch_committed" : "batch_failed");
@@ -365,17 +365,18 @@ grpc::Status IngestServiceImpl::CheckRequest(const v1::IngestRequest& request) c
   return grpc::Status::OK;
 }
 
-bool IngestServiceImpl::Submit(const std::string& stream_id, const v1::IngestRequest& request,
+bool IngestServiceImpl::Submit(const std::string& stream_id, v1::IngestRequest&& request,
                                std::function<void(grpc::Status, v1::IngestResponse)> done) {
   std::vector<ingest::IncomingEvent> events;
   events.reserve(request.events_size());
   for (const v1::Event& e : request.events()) events.push_back(DecodeEvent(e));
-  // Quarantine payloads are encoded only for rejected events, from a copy the job owns.
-  auto owned = std::make_shared<v1::IngestRequest>(request);
+  const uint64_t batch_id = request.batch_id();
+  // Quarantine payloads are encoded only for rejected events, from the request, which the job
+  // owns from here on (moved, not copied).
+  auto owned = std::make_shared<v1::IngestRequest>(std::move(request));
   ingest::PayloadOf payload_of = [owned](size_t index) {
     return QuarantinePayload(owned->events(static_cast<int>(index)));
   };
-  const uint64_t batch_id = request.batch_id();
   return pipeline_.Submit(
       std::move(events), {stream_id, batch_id}, std::move(payload_of),
       [batch_id, done = std::move(done)](absl::StatusOr<ingest::BatchResult> result) {

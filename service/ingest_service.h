@@ -100,7 +100,8 @@ class IngestServiceImpl final
   // Releases `bytes` and wakes waiting streams. Never call with a reactor's lock held.
   void ReleaseBytes(uint64_t bytes);
   // Decodes and submits; `done` gets the response or the failure. False if the queue is full.
-  [[nodiscard]] bool Submit(const std::string& stream_id, const v1::IngestRequest& request,
+  // Takes the request: the job keeps it for the quarantine payloads of rejected events.
+  [[nodiscard]] bool Submit(const std::string& stream_id, v1::IngestRequest&& request,
                             std::function<void(grpc::Status, v1::IngestResponse)> done);
 
   ingest::IngestPipeline& pipeline_;

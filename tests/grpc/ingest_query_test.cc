@@ -310,6 +310,63 @@ TEST(IngestQuery, ClientRefsArePseudonymisedBeforeStorage) {
 namespace sonar {
 namespace {
 
+// A rejected event is kept as it was received, on both call kinds: the quarantined payload
+// parses back to the event sent (the service hands the parsed request to the batch job rather
+// than a copy, so this checks that the job's request is still whole when it quarantines).
+TEST(IngestQuery, RejectedEventsAreKeptAsReceivedFromUnaryCallsAndStreams) {
+  testing::TestDatabase db;
+  testing::TestServers servers(db.url());
+  auto stub = servers.IngestStub();
+  auto request = [](uint64_t batch, const std::string& id) {
+    v1::IngestRequest req;
+    req.set_batch_id(batch);
+    v1::Event* good = req.add_events();
+    good->set_event_id(id + "-good");
+    good->set_source("sonar");
+    good->set_client_ref("PseudonymForPayloadTest1");
+    good->mutable_occurred_at()->set_seconds(1656633600);
+    good->mutable_target_group_entered()->set_municipality_code("GM0654");
+    v1::Event* unknown = req.add_events();
+    *unknown = *good;
+    unknown->set_event_id(id + "-unknown");
+    unknown->mutable_target_group_entered()->set_municipality_code("GM9999");
+    return req;
+  };
+  const v1::IngestRequest unary = request(1, "unary");
+  const v1::IngestRequest streamed = request(2, "stream");
+  {
+    grpc::ClientContext ctx;
+    v1::IngestResponse resp;
+    ASSERT_TRUE(stub->IngestBatch(&ctx, unary, &resp).ok());
+    EXPECT_EQ(resp.accepted(), 1u);
+    ASSERT_EQ(resp.rejections_size(), 1);
+  }
+  {
+    grpc::ClientContext ctx;
+    auto stream = stub->Ingest(&ctx);
+    ASSERT_TRUE(stream->Write(streamed));
+    stream->WritesDone();
+    v1::IngestResponse resp;
+    ASSERT_TRUE(stream->Read(&resp));
+    EXPECT_EQ(resp.accepted(), 1u);
+    ASSERT_EQ(resp.rejections_size(), 1);
+    EXPECT_TRUE(stream->Finish().ok());
+  }
+  pqxx::connection conn(db.url());
+  pqxx::nontransaction tx(conn);
+  for (const v1::IngestRequest* sent : {&unary, &streamed}) {
+    const v1::Event& rejected = sent->events(1);
+    const pqxx::result rows = tx.exec_params(
+        "SELECT code, payload FROM rejected_events WHERE event_id = $1", rejected.event_id());
+    ASSERT_EQ(rows.size(), 1u) << rejected.event_id();
+    EXPECT_EQ(rows[0][0].as<std::string>(), "unknown_municipality");
+    const pqxx::binarystring payload(rows[0][1]);
+    v1::Event kept;
+    ASSERT_TRUE(kept.ParseFromString(payload.str())) << rejected.event_id();
+    EXPECT_EQ(kept.SerializeAsString(), rejected.SerializeAsString()) << rejected.event_id();
+  }
+}
+
 TEST(IngestQuery, StreamsBeyondTheLimitAreRefused) {
   testing::TestDatabase db;
   testing::TestServerOptions options;
