@@ -224,7 +224,8 @@ void RunEchoServer(const std::string& port_file) {
 }
 
 std::vector<double> EchoRoundTrips(int port, std::chrono::steady_clock::time_point start,
-                                   double rate, double seconds, const std::atomic<bool>& stop) {
+                                   double rate, double seconds, const std::atomic<bool>& stop,
+                                   double* warm_up_ms) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   const sockaddr_in addr = Loopback(port);
   if (fd < 0 || connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
@@ -234,6 +235,16 @@ std::vector<double> EchoRoundTrips(int port, std::chrono::steady_clock::time_poi
   NoDelay(fd);
   std::vector<double> ms;
   char buf[kEchoBytes] = {};
+  const auto warm_up = std::chrono::steady_clock::now();
+  if (!WriteFully(fd, buf, sizeof buf) || !ReadFully(fd, buf, sizeof buf)) {
+    close(fd);
+    throw std::runtime_error("echo: the connection failed");
+  }
+  if (warm_up_ms != nullptr) {
+    *warm_up_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - warm_up)
+            .count();
+  }
   const auto interval = std::chrono::duration<double>(1.0 / rate);
   bool failed = false;
   for (uint64_t i = 0;; ++i) {
@@ -411,17 +422,42 @@ Json& Json::Key(const std::string& key) {
 }
 
 Json& Json::BeginObject(const std::string& key) {
-  if (!first_.empty()) Key(key);
+  if (!first_.empty()) {
+    if (in_array_.back()) {
+      Sep();
+    } else {
+      Key(key);
+    }
+  }
   out_ << "{";
   first_.push_back(true);
+  in_array_.push_back(false);
   return *this;
 }
 
 Json& Json::EndObject() {
   const bool empty = first_.back();
   first_.pop_back();
+  in_array_.pop_back();
   if (!empty) Indent();
   out_ << "}";
+  return *this;
+}
+
+Json& Json::BeginArray(const std::string& key) {
+  Key(key);
+  out_ << "[";
+  first_.push_back(true);
+  in_array_.push_back(true);
+  return *this;
+}
+
+Json& Json::EndArray() {
+  const bool empty = first_.back();
+  first_.pop_back();
+  in_array_.pop_back();
+  if (!empty) Indent();
+  out_ << "]";
   return *this;
 }
 

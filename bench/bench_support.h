@@ -71,9 +71,12 @@ inline constexpr size_t kEchoBytes = 64;
 // Open loop: one round trip every 1/rate s from `start`, until `seconds` or `stop` (at least
 // one, so a window that ends early still has a floor); each
 // latency (ms) runs from its scheduled time to the last byte of the answer, so a late send is
-// counted. Throws std::runtime_error if it cannot connect or the connection fails.
+// counted. Round trip i is the one sent at `start` + i / rate. Before `start`, one untimed round
+// trip right after connecting warms the connection and both ends; its time goes to
+// `*warm_up_ms` if given. Throws std::runtime_error if it cannot connect or the connection fails.
 std::vector<double> EchoRoundTrips(int port, std::chrono::steady_clock::time_point start,
-                                   double rate, double seconds, const std::atomic<bool>& stop);
+                                   double rate, double seconds, const std::atomic<bool>& stop,
+                                   double* warm_up_ms = nullptr);
 
 // libpq URL (postgresql://...) or key=value string, with the database replaced by `dbname`.
 std::string WithDatabase(const std::string& url, const std::string& dbname);
@@ -97,8 +100,11 @@ Machine DescribeMachine();
 // A minimal JSON writer: objects and arrays nest by Begin/End; values are escaped.
 class Json final {
  public:
+  // Inside an array (BeginArray) objects take no key.
   Json& BeginObject(const std::string& key = "");
   Json& EndObject();
+  Json& BeginArray(const std::string& key);
+  Json& EndArray();
   Json& Key(const std::string& key);
   Json& Str(const std::string& key, const std::string& value);
   Json& Num(const std::string& key, double value);
@@ -111,7 +117,8 @@ class Json final {
   void Sep();
   void Indent();
   std::ostringstream out_;
-  std::vector<bool> first_;
+  std::vector<bool> first_;     // per open object or array: nothing written in it yet
+  std::vector<bool> in_array_;  // per open object or array: it is an array
 };
 
 }  // namespace sonar::bench

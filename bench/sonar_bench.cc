@@ -246,7 +246,8 @@ const char* kQueryNames[] = {"live_counts_region", "report_provisional_region",
 
 struct QueryStats {
   std::mutex mu;
-  std::vector<double> latencies[kQueryKinds];
+  std::vector<double> latencies[kQueryKinds];  // ms, in the order the answers came
+  std::vector<double> sent_at_s[kQueryKinds];  // beside each: when it was due, s into the window
   uint64_t errors[kQueryKinds] = {};
   uint64_t fatal_errors = 0;
   std::string first_error;
@@ -259,9 +260,21 @@ class QueryLoad final {
         quarter_(std::move(quarter)),
         stats_(stats) {}
 
-  // Issues requests at `rate` per second, rotating over the kinds, until `stop` or `seconds`.
-  uint64_t Run(double rate, double seconds, const std::atomic<bool>& stop) {
-    const auto t0 = Clock::now();
+  // One untimed call of each kind, one at a time, before the window: the first call on a new
+  // channel connects, and the first published report after publishing fills sonar-query's
+  // cache, neither of which a long-lived caller meets again. Their latencies go to `warm`.
+  void WarmUp(QueryStats& warm) {
+    for (int k = 0; k < kQueryKinds; ++k) {
+      Issue(static_cast<QueryKind>(k), Clock::now(), warm);
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return in_flight_ == 0; });
+    }
+  }
+
+  // Issues requests at `rate` per second from `t0`, rotating over the kinds, until `stop` or
+  // `seconds`.
+  uint64_t Run(Clock::time_point t0, double rate, double seconds, const std::atomic<bool>& stop) {
+    t0_ = t0;
     const auto interval = std::chrono::duration<double>(1.0 / rate);
     uint64_t i = 0;
     for (;; ++i) {
@@ -270,7 +283,7 @@ class QueryLoad final {
       if (Seconds(at - t0) >= seconds) break;
       std::this_thread::sleep_until(at);
       if (stop.load()) break;
-      Issue(static_cast<QueryKind>(i % kQueryKinds), at);
+      Issue(static_cast<QueryKind>(i % kQueryKinds), at, stats_);
     }
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return in_flight_ == 0; });
@@ -285,20 +298,22 @@ class QueryLoad final {
     Resp resp;
   };
 
-  void Done(QueryKind kind, Clock::time_point scheduled, const grpc::Status& status) {
+  void Done(QueryKind kind, Clock::time_point scheduled, const grpc::Status& status,
+            QueryStats& into) {
     const double ms = Millis(Clock::now() - scheduled);
     {
-      std::lock_guard lock(stats_.mu);
+      std::lock_guard lock(into.mu);
       if (status.ok()) {
-        stats_.latencies[kind].push_back(ms);
+        into.latencies[kind].push_back(ms);
+        into.sent_at_s[kind].push_back(Seconds(scheduled - t0_));
       } else {
-        ++stats_.errors[kind];
+        ++into.errors[kind];
         if (status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&
             status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) {
-          ++stats_.fatal_errors;
+          ++into.fatal_errors;
         }
-        if (stats_.first_error.empty()) {
-          stats_.first_error = std::string(kQueryNames[kind]) + ": " + status.error_message();
+        if (into.first_error.empty()) {
+          into.first_error = std::string(kQueryNames[kind]) + ": " + status.error_message();
         }
       }
     }
@@ -307,7 +322,7 @@ class QueryLoad final {
     cv_.notify_all();
   }
 
-  void Issue(QueryKind kind, Clock::time_point scheduled) {
+  void Issue(QueryKind kind, Clock::time_point scheduled, QueryStats& into) {
     {
       std::lock_guard lock(mu_);
       ++in_flight_;
@@ -318,9 +333,9 @@ class QueryLoad final {
       call->ctx.set_deadline(deadline);
       call->req.set_region("29");
       stub_->async()->GetLiveCounts(&call->ctx, &call->req, &call->resp,
-                                    [this, call, kind, scheduled](grpc::Status s) {
+                                    [this, call, kind, scheduled, &into](grpc::Status s) {
                                       delete call;  // before Done: the load may end right after
-                                      Done(kind, scheduled, s);
+                                      Done(kind, scheduled, s, into);
                                     });
       return;
     }
@@ -330,19 +345,20 @@ class QueryLoad final {
     if (kind == kProvRegion || kind == kPubRegion) call->req.set_region("29");
     call->req.set_provisional(kind == kProvRegion || kind == kProvNational);
     stub_->async()->GetQuarterReport(
-        &call->ctx, &call->req, &call->resp, [this, call, kind, scheduled](grpc::Status s) {
+        &call->ctx, &call->req, &call->resp, [this, call, kind, scheduled, &into](grpc::Status s) {
           if (s.ok() && (kind == kPubRegion || kind == kPubNational) &&
               call->resp.status() != v1::REPORT_STATUS_PUBLISHED) {
             s = grpc::Status(grpc::StatusCode::INTERNAL, "expected a published report");
           }
           delete call;
-          Done(kind, scheduled, s);
+          Done(kind, scheduled, s, into);
         });
   }
 
   std::unique_ptr<v1::QueryService::Stub> stub_;
   std::string quarter_;
   QueryStats& stats_;
+  Clock::time_point t0_ = Clock::now();  // the window's start
   std::mutex mu_;
   std::condition_variable cv_;
   int in_flight_ = 0;
@@ -669,15 +685,17 @@ class Finally final {
 };
 
 // The machine's floor beside a query window: TCP round trips to the echo child at the queries'
-// rate, sent half an interval after them so that the two clients do not wake together.
+// rate from `t0` (the queries' start), sent half an interval after them so that the two clients
+// do not wake together; round trip i is due at (i + 0.5) / rate s into the window.
 class EchoFloor final {
  public:
-  EchoFloor(int port, double rate, double seconds, const std::atomic<bool>& stop)
-      : thread_([this, port, rate, seconds, &stop] {
+  EchoFloor(int port, Clock::time_point t0, double rate, double seconds,
+            const std::atomic<bool>& stop)
+      : thread_([this, port, t0, rate, seconds, &stop] {
           try {
-            const auto start = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                                  std::chrono::duration<double>(0.5 / rate));
-            ms_ = EchoRoundTrips(port, start, rate, seconds, stop);
+            const auto start = t0 + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(0.5 / rate));
+            ms_ = EchoRoundTrips(port, start, rate, seconds, stop, &warm_up_ms_);
           } catch (const std::exception& e) {
             error_ = e.what();
           }
@@ -694,9 +712,12 @@ class EchoFloor final {
     error = error_.empty() && ms_.empty() ? "no TCP round trip measured" : error_;
     return std::move(ms_);
   }
+  // The untimed round trip before the window (after Finish).
+  [[nodiscard]] double WarmUpMs() const { return warm_up_ms_; }
 
  private:
   std::vector<double> ms_;
+  double warm_up_ms_ = 0;
   std::string error_;
   std::thread thread_;  // last: it uses the members above
 };
@@ -725,10 +746,18 @@ int RunQueryClient(const Options& o) {
   std::ofstream(o.query_client + ".ready") << "ready\n";  // from now on SIGTERM is safe
   if (!EnterQueryClass(o, "query client")) return 3;
   QueryStats stats;
-  EchoFloor floor(o.query_client_echo_port, o.query_rate, o.query_seconds, query_client_stop);
   QueryLoad load(o.query_client_addr, o.query_client_quarter, stats);
-  const auto start = Clock::now();
-  const uint64_t issued = load.Run(o.query_rate, o.query_seconds, query_client_stop);
+  // A warm caller, as the service's callers are long-lived: one untimed call of each kind and
+  // (EchoRoundTrips) one echo before the window; their latencies are reported apart, their
+  // errors with the window's.
+  load.WarmUp(stats);
+  QueryStats warm;
+  std::swap(warm.latencies, stats.latencies);
+  std::swap(warm.sent_at_s, stats.sent_at_s);
+  const auto start = Clock::now() + 20ms;  // the floor's thread connects and warms up meanwhile
+  EchoFloor floor(o.query_client_echo_port, start, o.query_rate, o.query_seconds,
+                  query_client_stop);
+  const uint64_t issued = load.Run(start, o.query_rate, o.query_seconds, query_client_stop);
   const double window = Seconds(Clock::now() - start);
   std::string floor_error;
   const std::vector<double> floor_ms = floor.Finish(floor_error);
@@ -737,8 +766,13 @@ int RunQueryClient(const Options& o) {
   out << "issued " << issued << "\nseconds " << window << "\nfatal " << stats.fatal_errors << "\n";
   for (int k = 0; k < kQueryKinds; ++k) {
     out << "errors " << k << " " << stats.errors[k] << "\n";
-    for (const double ms : stats.latencies[k]) out << "latency " << k << " " << ms << "\n";
+    for (const double ms : warm.latencies[k]) out << "warm_up " << k << " " << ms << "\n";
+    for (size_t i = 0; i < stats.latencies[k].size(); ++i) {
+      out << "latency " << k << " " << stats.latencies[k][i] << " " << stats.sent_at_s[k][i]
+          << "\n";
+    }
   }
+  out << "warm_up_floor " << floor.WarmUpMs() << "\n";
   for (const double ms : floor_ms) out << "floor " << ms << "\n";
   auto one_line = [](std::string text) {
     for (char& c : text) {
@@ -756,14 +790,49 @@ int RunQueryClient(const Options& o) {
   return 0;
 }
 
+// One of the slowest answers of a window: when it was due, which kind (kQueryKinds: the floor's
+// echo), how long it took.
+struct SlowAnswer {
+  double at_s = 0;
+  int what = 0;
+  double ms = 0;
+};
+const char* SlowAnswerName(int what) {
+  return what < kQueryKinds ? kQueryNames[what] : "tcp_round_trip";
+}
+constexpr size_t kSlowestKept = 20;
+
 struct QueryWindow {
   QueryStats stats;
   std::vector<double> floor_ms;
+  double warm_up_ms[kQueryKinds + 1] = {};  // the untimed first call of each kind, and the echo
+  std::vector<SlowAnswer> slowest;  // the kSlowestKept slowest answers, floor included, by time
   uint64_t issued = 0;
   double seconds = 0;
   double stolen_cpus = 0;  // steal over the window, CPUs (of all)
   std::string floor_error;
 };
+
+// The `keep` slowest of all the window's answers (queries and the floor's echoes), in the order
+// they were due: VM-wide pauses show as answers of several kinds due at about the same time.
+std::vector<SlowAnswer> SlowestAnswers(const QueryWindow& w, double rate, size_t keep) {
+  std::vector<SlowAnswer> all;
+  for (int k = 0; k < kQueryKinds; ++k) {
+    for (size_t i = 0; i < w.stats.latencies[k].size(); ++i) {
+      all.push_back({w.stats.sent_at_s[k][i], k, w.stats.latencies[k][i]});
+    }
+  }
+  for (size_t i = 0; i < w.floor_ms.size(); ++i) {
+    all.push_back({(static_cast<double>(i) + 0.5) / rate, kQueryKinds, w.floor_ms[i]});
+  }
+  const size_t n = std::min(keep, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(),
+                    [](const SlowAnswer& a, const SlowAnswer& b) { return a.ms > b.ms; });
+  all.resize(n);
+  std::sort(all.begin(), all.end(),
+            [](const SlowAnswer& a, const SlowAnswer& b) { return a.at_s < b.at_s; });
+  return all;
+}
 
 // Runs the measuring client for `seconds`, or until `stop`, and reads what it measured.
 void RunQueryWindow(const Options& o, const std::string& work, const std::string& name,
@@ -803,17 +872,22 @@ void RunQueryWindow(const Options& o, const std::string& work, const std::string
       in >> w.seconds;
     } else if (key == "fatal") {
       in >> w.stats.fatal_errors;
-    } else if (key == "errors" || key == "latency") {
+    } else if (key == "errors" || key == "latency" || key == "warm_up") {
       int k = 0;
       in >> k;
       if (k < 0 || k >= kQueryKinds) break;
       if (key == "errors") {
         in >> w.stats.errors[k];
+      } else if (key == "warm_up") {
+        in >> w.warm_up_ms[k];
       } else {
-        double ms = 0;
-        in >> ms;
+        double ms = 0, at_s = 0;
+        in >> ms >> at_s;
         w.stats.latencies[k].push_back(ms);
+        w.stats.sent_at_s[k].push_back(at_s);
       }
+    } else if (key == "warm_up_floor") {
+      in >> w.warm_up_ms[kQueryKinds];
     } else if (key == "floor") {
       double ms = 0;
       in >> ms;
@@ -827,6 +901,33 @@ void RunQueryWindow(const Options& o, const std::string& work, const std::string
     }
   }
   if (!in.eof()) throw std::runtime_error("cannot read the query client's results " + out);
+  w.slowest = SlowestAnswers(w, o.query_rate, kSlowestKept);
+}
+
+void PrintWarmUpAndSlowest(const std::string& window, const QueryWindow& w) {
+  std::string line = "warm-up calls " + window + " ms:";
+  char buf[64];
+  for (int k = 0; k <= kQueryKinds; ++k) {
+    std::snprintf(buf, sizeof buf, " %s %.2f", SlowAnswerName(k), w.warm_up_ms[k]);
+    line += buf;
+  }
+  std::printf("%s\n", line.c_str());
+  std::printf("slowest answers %s (s into the window, what, ms):\n", window.c_str());
+  for (const SlowAnswer& a : w.slowest) {
+    std::printf("  %9.3f  %-30s %8.2f\n", a.at_s, SlowAnswerName(a.what), a.ms);
+  }
+}
+
+void WarmUpAndSlowestJson(Json& j, const QueryWindow& w) {
+  j.BeginObject("warm_up_ms");
+  for (int k = 0; k <= kQueryKinds; ++k) j.Num(SlowAnswerName(k), w.warm_up_ms[k]);
+  j.EndObject();
+  j.BeginArray("slowest");
+  for (const SlowAnswer& a : w.slowest) {
+    j.BeginObject().Num("at_s", a.at_s).Str("what", SlowAnswerName(a.what)).Num("ms", a.ms);
+    j.EndObject();
+  }
+  j.EndArray();
 }
 
 struct Target {
@@ -1272,6 +1373,8 @@ int Run(Options& o) {
   std::printf("%-44s %14.3f\n", "CPUs stolen during queries under ingest",
               under_ingest.stolen_cpus);
   std::printf("%-44s %14.3f\n", "CPUs stolen during queries no ingest", idle.stolen_cpus);
+  PrintWarmUpAndSlowest("no ingest", idle);
+  PrintWarmUpAndSlowest("under ingest", under_ingest);
   std::printf("%-44s %14.0f\n", "concurrent ingest during queries events/s", tail_rate);
   std::printf("%-44s %14.2f\n", ("publish " + publish_q.ToString() + " (national) s").c_str(),
               publish_seconds);
@@ -1403,6 +1506,13 @@ int Run(Options& o) {
   }
   j.Percent("tcp_round_trip", ingest_floor);
   j.Num("stolen_cpus", under_ingest.stolen_cpus);
+  WarmUpAndSlowestJson(j, under_ingest);
+  j.Str("warm_up_how",
+        "before each window the measuring client (a new process, a new channel) makes one "
+        "untimed call of each kind, one at a time, and one untimed echo, so that the window "
+        "measures a warm caller; warm_up_ms are those calls. slowest: the 20 slowest answers "
+        "of the window, queries and echoes together, by the time they were due (at_s, seconds "
+        "into the window)");
   j.Str("tcp_round_trip_how",
         "the floor: 64-byte TCP echo on loopback between the measuring client (a child process "
         "of sonar-bench in its own session, which also sends the queries) and another child "
@@ -1421,6 +1531,7 @@ int Run(Options& o) {
   for (int k = 0; k < kQueryKinds; ++k) j.Percent(kQueryNames[k], idle_qp[k]);
   j.Percent("tcp_round_trip", idle_floor);
   j.Num("stolen_cpus", idle.stolen_cpus);
+  WarmUpAndSlowestJson(j, idle);
   j.EndObject();
   j.BeginObject("service_rss_peak_mib")
       .Num("sonar_ingest", static_cast<double>(ingest_rss_peak) * mib)
