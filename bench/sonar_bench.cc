@@ -750,10 +750,11 @@ int RunQueryClient(const Options& o) {
   // A warm caller, as the service's callers are long-lived: one untimed call of each kind and
   // (EchoRoundTrips) one echo before the window; their latencies are reported apart, their
   // errors with the window's.
-  load.WarmUp(stats);
   QueryStats warm;
-  std::swap(warm.latencies, stats.latencies);
-  std::swap(warm.sent_at_s, stats.sent_at_s);
+  load.WarmUp(warm);
+  for (int k = 0; k < kQueryKinds; ++k) stats.errors[k] += warm.errors[k];
+  stats.fatal_errors += warm.fatal_errors;
+  stats.first_error = warm.first_error;
   const auto start = Clock::now() + 20ms;  // the floor's thread connects and warms up meanwhile
   EchoFloor floor(o.query_client_echo_port, start, o.query_rate, o.query_seconds,
                   query_client_stop);
