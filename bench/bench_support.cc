@@ -429,35 +429,31 @@ Json& Json::BeginObject(const std::string& key) {
       Key(key);
     }
   }
-  out_ << "{";
-  first_.push_back(true);
-  in_array_.push_back(false);
-  return *this;
+  return Open('{', false);
 }
 
-Json& Json::EndObject() {
-  const bool empty = first_.back();
-  first_.pop_back();
-  in_array_.pop_back();
-  if (!empty) Indent();
-  out_ << "}";
-  return *this;
-}
+Json& Json::EndObject() { return Close('}'); }
 
 Json& Json::BeginArray(const std::string& key) {
   Key(key);
-  out_ << "[";
+  return Open('[', true);
+}
+
+Json& Json::EndArray() { return Close(']'); }
+
+Json& Json::Open(char bracket, bool array) {
+  out_ << bracket;
   first_.push_back(true);
-  in_array_.push_back(true);
+  in_array_.push_back(array);
   return *this;
 }
 
-Json& Json::EndArray() {
+Json& Json::Close(char bracket) {
   const bool empty = first_.back();
   first_.pop_back();
   in_array_.pop_back();
   if (!empty) Indent();
-  out_ << "]";
+  out_ << bracket;
   return *this;
 }
 

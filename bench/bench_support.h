@@ -116,6 +116,8 @@ class Json final {
  private:
   void Sep();
   void Indent();
+  Json& Open(char bracket, bool array);  // after the key or separator
+  Json& Close(char bracket);
   std::ostringstream out_;
   std::vector<bool> first_;     // per open object or array: nothing written in it yet
   std::vector<bool> in_array_;  // per open object or array: it is an array
