@@ -791,14 +791,15 @@ int RunQueryClient(const Options& o) {
   return 0;
 }
 
-// One of the slowest answers of a window: when it was due, which kind (kQueryKinds: the floor's
-// echo), how long it took.
+// One of the slowest answers of a window: when it was due, which kind (a QueryKind, or
+// kQueryKinds for the floor's echo), how long it took.
 struct SlowAnswer {
   double at_s = 0;
   int what = 0;
   double ms = 0;
 };
-const char* SlowAnswerName(int what) {
+// The name of a query kind, or of the floor's echo (kQueryKinds), as in the JSON.
+const char* AnswerKindName(int what) {
   return what < kQueryKinds ? kQueryNames[what] : "tcp_round_trip";
 }
 constexpr size_t kSlowestKept = 20;
@@ -909,23 +910,23 @@ void PrintWarmUpAndSlowest(const std::string& window, const QueryWindow& w) {
   std::string line = "warm-up calls " + window + " ms:";
   char buf[64];
   for (int k = 0; k <= kQueryKinds; ++k) {
-    std::snprintf(buf, sizeof buf, " %s %.2f", SlowAnswerName(k), w.warm_up_ms[k]);
+    std::snprintf(buf, sizeof buf, " %s %.2f", AnswerKindName(k), w.warm_up_ms[k]);
     line += buf;
   }
   std::printf("%s\n", line.c_str());
   std::printf("slowest answers %s (s into the window, what, ms):\n", window.c_str());
   for (const SlowAnswer& a : w.slowest) {
-    std::printf("  %9.3f  %-30s %8.2f\n", a.at_s, SlowAnswerName(a.what), a.ms);
+    std::printf("  %9.3f  %-30s %8.2f\n", a.at_s, AnswerKindName(a.what), a.ms);
   }
 }
 
 void WarmUpAndSlowestJson(Json& j, const QueryWindow& w) {
   j.BeginObject("warm_up_ms");
-  for (int k = 0; k <= kQueryKinds; ++k) j.Num(SlowAnswerName(k), w.warm_up_ms[k]);
+  for (int k = 0; k <= kQueryKinds; ++k) j.Num(AnswerKindName(k), w.warm_up_ms[k]);
   j.EndObject();
   j.BeginArray("slowest");
   for (const SlowAnswer& a : w.slowest) {
-    j.BeginObject().Num("at_s", a.at_s).Str("what", SlowAnswerName(a.what)).Num("ms", a.ms);
+    j.BeginObject().Num("at_s", a.at_s).Str("what", AnswerKindName(a.what)).Num("ms", a.ms);
     j.EndObject();
   }
   j.EndArray();
