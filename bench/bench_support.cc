@@ -353,6 +353,16 @@ double MachineBusyCpuSeconds() {
 
 double MachineStealCpuSeconds() { return TicksToSeconds(ReadMachineTicks().steal); }
 
+double MachineDiskWrittenMiB() {
+  std::ifstream in("/proc/vmstat");
+  std::string key;
+  uint64_t value = 0;
+  while (in >> key >> value) {
+    if (key == "pgpgout") return static_cast<double>(value) / 1024.0;  // KiB written out
+  }
+  return 0;
+}
+
 std::string WithDatabase(const std::string& url, const std::string& dbname) {
   if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {
     const size_t scheme = url.find("://") + 3;

@@ -58,6 +58,10 @@ double MachineBusyCpuSeconds();
 // CPU time the hypervisor gave to others while this machine's CPUs had work ("steal" in
 // /proc/stat), all CPUs.
 double MachineStealCpuSeconds();
+// Bytes the whole machine has written to its block devices (pgpgout in /proc/vmstat), in MiB.
+// On the benchmark's VM, writing to the virtual disk pauses every vCPU now and then (BENCHMARKS,
+// session 10), so the query windows report it beside steal.
+double MachineDiskWrittenMiB();
 
 // The machine's floor for a request/response between two processes: a TCP echo on loopback.
 // RunEchoServer listens on 127.0.0.1 (a free port, written to `port_file`) and answers every

@@ -3,9 +3,10 @@
 
 Usage: check_result.py RESULT.json
 
-Fails (exit 1, with the reason) unless the file parses, carries the two ratios, and each query
-window has its warm-up calls and its slowest answers: at most 20, in the order they were due,
-none faster than the window's own p99 would allow to be left out.
+Fails (exit 1, with the reason) unless the file parses, carries the two ratios and the
+machine's disk writes (ingest and each query window), and each query window has its warm-up
+calls and its slowest answers: at most 20, in the order they were due, and the slowest answer
+of every kind among them when it is slower than the least of them.
 """
 import json
 import sys
@@ -24,6 +25,9 @@ def check_window(name, window):
         fail(f"{name}.warm_up_ms: expected one entry per query kind and the echo, got {warm!r}")
     if not all(isinstance(v, (int, float)) and v > 0 for v in warm.values()):
         fail(f"{name}.warm_up_ms: every warm-up call must have taken some time: {warm!r}")
+    if not isinstance(window.get("disk_write_mib_per_s"), (int, float)) or \
+            window["disk_write_mib_per_s"] < 0:
+        fail(f"{name}.disk_write_mib_per_s: missing or negative")
     slowest = window.get("slowest")
     if not isinstance(slowest, list):
         fail(f"{name}.slowest: missing")
@@ -52,6 +56,8 @@ def main():
     for key in ("ratio_ingest_vs_copy", "ratio_ingest_vs_naive"):
         if key not in result:
             fail(f"{key} missing")
+    if not result["ingest"].get("disk_write_mib_per_s", -1) >= 0:
+        fail("ingest.disk_write_mib_per_s: missing or negative")
     check_window("queries", result["queries"])
     if result["queries_without_ingest"]["window_seconds"] > 0:
         check_window("queries_without_ingest", result["queries_without_ingest"])

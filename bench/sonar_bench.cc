@@ -811,7 +811,8 @@ struct QueryWindow {
   std::vector<SlowAnswer> slowest;  // the kSlowestKept slowest answers, floor included, by time
   uint64_t issued = 0;
   double seconds = 0;
-  double stolen_cpus = 0;  // steal over the window, CPUs (of all)
+  double stolen_cpus = 0;           // steal over the window, CPUs (of all)
+  double disk_write_mib_per_s = 0;  // written to the machine's block devices over the window
   std::string floor_error;
 };
 
@@ -857,10 +858,13 @@ void RunQueryWindow(const Options& o, const std::string& work, const std::string
     std::this_thread::sleep_for(2ms);
   }
   const double steal0 = MachineStealCpuSeconds();
+  const double disk0 = MachineDiskWrittenMiB();
   const auto start = Clock::now();
   while (client.Running() && !stop.load()) std::this_thread::sleep_for(20ms);
   const int code = client.Stop(60s);
-  w.stolen_cpus = (MachineStealCpuSeconds() - steal0) / Seconds(Clock::now() - start);
+  const double elapsed = Seconds(Clock::now() - start);
+  w.stolen_cpus = (MachineStealCpuSeconds() - steal0) / elapsed;
+  w.disk_write_mib_per_s = (MachineDiskWrittenMiB() - disk0) / elapsed;
   if (code != 0) {
     throw std::runtime_error("the query client (" + name + ") exited with " + std::to_string(code) +
                              "; see " + work + "/" + name + ".log");
@@ -1155,8 +1159,10 @@ int Run(Options& o) {
         work + "/perf.log");
   }
   const CpuSnapshot cpu0 = TakeCpu(ingest->pid(), query->pid(), postmaster);
+  const double disk0 = MachineDiskWrittenMiB();
   IngestRun main_run = StreamRange(ingest_addr, pop, 0, split, o, 0);
   const CpuSnapshot cpu1 = TakeCpu(ingest->pid(), query->pid(), postmaster);
+  const double ingest_disk_mib_per_s = (MachineDiskWrittenMiB() - disk0) / main_run.seconds;
   if (perf) perf->Stop(60s);
   const uint64_t ingest_rss_after_main = rss.PeakKiB(0);
   const double ingest_rate = static_cast<double>(main_run.events) / main_run.seconds;
@@ -1375,6 +1381,11 @@ int Run(Options& o) {
   std::printf("%-44s %14.3f\n", "CPUs stolen during queries under ingest",
               under_ingest.stolen_cpus);
   std::printf("%-44s %14.3f\n", "CPUs stolen during queries no ingest", idle.stolen_cpus);
+  std::printf("%-44s %14.1f\n", "disk writes MiB/s during ingest", ingest_disk_mib_per_s);
+  std::printf("%-44s %14.1f\n", "disk writes MiB/s during queries under ingest",
+              under_ingest.disk_write_mib_per_s);
+  std::printf("%-44s %14.1f\n", "disk writes MiB/s during queries no ingest",
+              idle.disk_write_mib_per_s);
   PrintWarmUpAndSlowest("no ingest", idle);
   PrintWarmUpAndSlowest("under ingest", under_ingest);
   std::printf("%-44s %14.0f\n", "concurrent ingest during queries events/s", tail_rate);
@@ -1467,6 +1478,7 @@ int Run(Options& o) {
       .Num("stolen_by_hypervisor", steal_cpu * per_event)
       .EndObject()
       .Num("stolen_cpus", steal_cpu / main_run.seconds)
+      .Num("disk_write_mib_per_s", ingest_disk_mib_per_s)
       .Num("cpus_busy", busy_cpus)
       .EndObject();
   j.BeginObject("copy")
@@ -1508,6 +1520,7 @@ int Run(Options& o) {
   }
   j.Percent("tcp_round_trip", ingest_floor);
   j.Num("stolen_cpus", under_ingest.stolen_cpus);
+  j.Num("disk_write_mib_per_s", under_ingest.disk_write_mib_per_s);
   WarmUpAndSlowestJson(j, under_ingest);
   j.Str("warm_up_how",
         "before each window the measuring client (a new process, a new channel) makes one "
@@ -1533,6 +1546,7 @@ int Run(Options& o) {
   for (int k = 0; k < kQueryKinds; ++k) j.Percent(kQueryNames[k], idle_qp[k]);
   j.Percent("tcp_round_trip", idle_floor);
   j.Num("stolen_cpus", idle.stolen_cpus);
+  j.Num("disk_write_mib_per_s", idle.disk_write_mib_per_s);
   WarmUpAndSlowestJson(j, idle);
   j.EndObject();
   j.BeginObject("service_rss_peak_mib")
