@@ -147,14 +147,21 @@ void AddHistoryChange(std::span<const Event> before, std::span<const Event> afte
     first_difference = std::min(before[common].occurred_at, after[common].occurred_at);
   }
   while (common > 0 && before[common - 1].occurred_at >= first_difference) --common;
+  AddHistoryChange(before.first(common), before.subspan(common), after.subspan(common),
+                   quarter_deltas, live_deltas);
+}
+
+void AddHistoryChange(std::span<const Event> prefix, std::span<const Event> before_tail,
+                      std::span<const Event> after_tail, QuarterDeltas& quarter_deltas,
+                      LiveDeltas& live_deltas) {
   ClientState shared_state;
-  for (const Event& e : before.first(common)) ApplyEvent(e, shared_state);
+  for (const Event& e : prefix) ApplyEvent(e, shared_state);
   const Placement shared_place = PlacementOf(shared_state);
 
   ClientState before_state = shared_state, after_state = shared_state;
   Placement old_place = shared_place, new_place = shared_place;
-  AddContributionFrom(before.subspan(common), -1, before_state, old_place, quarter_deltas);
-  AddContributionFrom(after.subspan(common), +1, after_state, new_place, quarter_deltas);
+  AddContributionFrom(before_tail, -1, before_state, old_place, quarter_deltas);
+  AddContributionFrom(after_tail, +1, after_state, new_place, quarter_deltas);
   // old_place/new_place are now the placements after all of each history's events.
   if (old_place == new_place) return;
   auto add = [&live_deltas](const Placement& p, int64_t n) {

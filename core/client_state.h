@@ -88,4 +88,11 @@ void AddHistoryContribution(std::span<const Event> sorted_history, int sign, Qua
 void AddHistoryChange(std::span<const Event> before, std::span<const Event> after,
                       QuarterDeltas& quarter_deltas, LiveDeltas& live_deltas);
 
+// The same for histories that differ only from some instant on: before = prefix + before_tail and
+// after = prefix + after_tail, the tails sorted, and every event of `prefix` (sorted) earlier than
+// every event of both tails. Lets a caller extend a history in place instead of copying it.
+void AddHistoryChange(std::span<const Event> prefix, std::span<const Event> before_tail,
+                      std::span<const Event> after_tail, QuarterDeltas& quarter_deltas,
+                      LiveDeltas& live_deltas);
+
 }  // namespace sonar::core

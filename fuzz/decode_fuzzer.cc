@@ -84,7 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (decoded.event.has_value() == decoded.decode_error.has_value()) {
       Fail("an event is neither decoded nor rejected, or both");
     }
-    if (decoded.source != in.source() || decoded.event_id != in.event_id()) {
+    if (decoded.sent_source() != in.source() || decoded.sent_event_id() != in.event_id()) {
       Fail("decoding changed source or event_id");
     }
     CheckQuarantine(in);

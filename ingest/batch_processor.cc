@@ -216,21 +216,36 @@ absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEven
   auto next_added = added.begin();
   for (size_t p = 0; p < refs.size() && next_added != added.end(); ++p) {
     if (next_added->first != refs[p]) continue;  // refs is sorted and holds every added ref
-    std::vector<core::Event>& before = (*histories)[p];
-    core::SortHistory(before);
-    std::vector<core::Event> after;
-    after.reserve(before.size() + 1);
-    after = before;
+    // The history is extended in place. The stored events earlier than every added one are a
+    // prefix that both versions share; the rest of it (usually nothing: new events are mostly
+    // the person's latest) is the tail that changes, and the only part copied.
+    std::vector<core::Event>& history = (*histories)[p];
+    core::SortHistory(history);
+    std::vector<core::Event> after_tail;
     for (; next_added != added.end() && next_added->first == refs[p]; ++next_added) {
       const core::Event& e = *next_added->second;
       // Without the client_ref: the history row is keyed by the person already.
-      after.push_back(
+      after_tail.push_back(
           {e.source, e.event_id, {}, e.occurred_at, e.kind, e.municipality_code, e.registrant});
     }
-    core::SortHistory(after);
-    core::AddHistoryChange(before, after, quarter_deltas, live_deltas);
+    const core::Instant earliest =
+        std::min_element(after_tail.begin(), after_tail.end(), [](const auto& a, const auto& b) {
+          return a.occurred_at < b.occurred_at;
+        })->occurred_at;
+    const auto split = std::find_if(history.begin(), history.end(), [earliest](const auto& e) {
+      return e.occurred_at >= earliest;
+    });
+    after_tail.insert(after_tail.end(), split, history.end());
+    core::SortHistory(after_tail);
+    const auto shared = static_cast<size_t>(split - history.begin());
+    const std::span<const core::Event> before(history);
+    core::AddHistoryChange(before.first(shared), before.subspan(shared), after_tail, quarter_deltas,
+                           live_deltas);
+    history.erase(split, history.end());
+    history.insert(history.end(), std::make_move_iterator(after_tail.begin()),
+                   std::make_move_iterator(after_tail.end()));
     changed_refs.push_back(refs[p]);
-    changed_histories.push_back(std::move(after));
+    changed_histories.push_back(std::move(history));
   }
   if (optimistic) {
     // Existing persons, then event keys (new persons at Commit): the locking order too.
@@ -254,10 +269,10 @@ absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEven
   std::vector<QuarantinedEvent> quarantine;
   for (const auto& [i, rejection] : triage.rejected) {
     const IncomingEvent& in = events[i];
-    const std::string echo_id = Printable(in.event_id, 128);
+    const std::string echo_id = Printable(in.sent_event_id(), 128);
     const uint32_t index = request_index.empty() ? static_cast<uint32_t>(i) : request_index[i];
     result.rejections.push_back({index, echo_id, rejection.code, rejection.reason});
-    quarantine.push_back({index, Printable(in.source, 64), echo_id, rejection.code,
+    quarantine.push_back({index, Printable(in.sent_source(), 64), echo_id, rejection.code,
                           rejection.reason, payload_of ? payload_of(index) : std::string()});
   }
   if (auto s = txn.Quarantine(quarantine); !s.ok()) return s;

@@ -25,8 +25,15 @@ namespace sonar::ingest {
 struct IncomingEvent {
   std::optional<core::Event> event;
   std::optional<core::Rejection> decode_error;
-  std::string source;    // as sent, for the rejection record (may be invalid)
-  std::string event_id;  // as sent
+  // As sent, for the rejection record (may be invalid); needed only when `event` is empty, since
+  // a decoded event carries them unchanged (validation and pseudonymisation do not touch them).
+  std::string source;
+  std::string event_id;
+
+  [[nodiscard]] std::string_view sent_source() const { return event ? event->source : source; }
+  [[nodiscard]] std::string_view sent_event_id() const {
+    return event ? event->event_id : event_id;
+  }
 };
 
 // The event at an index as received, for quarantine; called only for rejected events. It must

@@ -46,10 +46,10 @@ std::shared_ptr<EVP_MAC_CTX> KeyedHmac(const std::string& key) {
   return ctx;
 }
 
-std::string Base64Url(const unsigned char* data, size_t size) {
+// Appends base64url (no padding) of `data` to `out`.
+void AppendBase64Url(std::string& out, const unsigned char* data, size_t size) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
   size_t i = 0;
   for (; i + 2 < size; i += 3) {
     const uint32_t v = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
@@ -62,7 +62,6 @@ std::string Base64Url(const unsigned char* data, size_t size) {
     out.push_back(kAlphabet[(v >> 12) & 63]);
     if (i + 1 < size) out.push_back(kAlphabet[(v >> 6) & 63]);
   }
-  return out;
 }
 
 std::string Trim(std::string s) {
@@ -131,7 +130,7 @@ std::string Pseudonymizer::Apply(std::string_view client_ref) const {
   std::string out;
   out.reserve(key_id_.size() + 1 + 4 * ((mac_size + 2) / 3));
   out.append(key_id_).push_back('.');
-  out.append(Base64Url(mac, mac_size));
+  AppendBase64Url(out, mac, mac_size);  // into the reserved space: one allocation in all
   return out;
 }
 

@@ -55,6 +55,15 @@ struct InflightBytes {
   uint64_t peak = 0;
 };
 
+// A request parsed on an arena of its own: its events, their strings and sub-messages are
+// allocated in a few blocks and freed together when the batch's job lets go of it (a request
+// of 1 000 events is otherwise about 8 000 separate allocations and frees).
+struct ArenaRequest {
+  ArenaRequest();
+  google::protobuf::Arena arena;
+  v1::IngestRequest* request;  // owned by `arena`
+};
+
 class IngestStreamReactor;
 
 class IngestServiceImpl final
@@ -85,7 +94,7 @@ class IngestServiceImpl final
   // Parses a raw request body and checks its shape; OK or INVALID_ARGUMENT without echoing
   // content.
   [[nodiscard]] grpc::Status ParseRequest(const grpc::ByteBuffer& body,
-                                          v1::IngestRequest* request) const;
+                                          ArenaRequest& request) const;
   [[nodiscard]] grpc::Status CheckRequest(const v1::IngestRequest& request) const;
   // RESOURCE_EXHAUSTED if a request of `bytes` can never fit in the budget, else OK.
   [[nodiscard]] grpc::Status CheckRequestSize(uint64_t bytes) const;
@@ -101,7 +110,7 @@ class IngestServiceImpl final
   void ReleaseBytes(uint64_t bytes);
   // Decodes and submits; `done` gets the response or the failure. False if the queue is full.
   // Takes the request: the job keeps it for the quarantine payloads of rejected events.
-  [[nodiscard]] bool Submit(const std::string& stream_id, v1::IngestRequest&& request,
+  [[nodiscard]] bool Submit(const std::string& stream_id, std::shared_ptr<ArenaRequest> request,
                             std::function<void(grpc::Status, v1::IngestResponse)> done);
 
   ingest::IngestPipeline& pipeline_;

@@ -80,18 +80,21 @@ bool DecodeKind(const v1::Event& in, core::Event& out) {
 
 ingest::IncomingEvent DecodeEvent(const v1::Event& in) {
   ingest::IncomingEvent out;
-  out.source = in.source();
-  out.event_id = in.event_id();
+  // The identifiers as sent are kept apart only for an event that does not decode; a decoded
+  // one carries them.
+  const auto undecodable = [&](core::Rejection rejection) {
+    out.source = in.source();
+    out.event_id = in.event_id();
+    out.decode_error = std::move(rejection);
+    return std::move(out);
+  };
   if (!in.has_occurred_at()) {
-    out.decode_error = core::Rejection{"missing_occurred_at", "occurred_at is required"};
-    return out;
+    return undecodable({"missing_occurred_at", "occurred_at is required"});
   }
   const auto& ts = in.occurred_at();
   if (ts.seconds() < kMinSeconds || ts.seconds() > kMaxSeconds || ts.nanos() < 0 ||
       ts.nanos() > 999'999'999) {
-    out.decode_error =
-        core::Rejection{"invalid_occurred_at", "occurred_at is not a valid timestamp"};
-    return out;
+    return undecodable({"invalid_occurred_at", "occurred_at is not a valid timestamp"});
   }
   core::Event e;
   e.source = in.source();
@@ -101,8 +104,7 @@ ingest::IncomingEvent DecodeEvent(const v1::Event& in) {
   e.occurred_at =
       core::Instant{std::chrono::microseconds{ts.seconds() * 1'000'000 + ts.nanos() / 1000}};
   if (!DecodeKind(in, e)) {
-    out.decode_error = core::Rejection{"missing_kind", "exactly one event kind must be set"};
-    return out;
+    return undecodable({"missing_kind", "exactly one event kind must be set"});
   }
   out.event = std::move(e);
   return out;

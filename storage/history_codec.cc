@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "absl/container/inlined_vector.h"
+
 namespace sonar::storage {
 namespace {
 
@@ -99,7 +101,8 @@ std::string EncodeV2(std::span<const core::Event> history) {
   std::string out;
   out.reserve(1 + history.size() * 32);
   out.push_back(kVersion2);
-  std::vector<std::string_view> sources;  // distinct, in order of first use
+  // Distinct, in order of first use; a history has one or two, so they stay inline.
+  absl::InlinedVector<std::string_view, 4> sources;
   uint64_t previous = 0;
   for (const core::Event& e : history) {
     const auto it = std::find(sources.begin(), sources.end(), e.source);
@@ -132,15 +135,16 @@ std::string EncodeV2(std::span<const core::Event> history) {
 
 std::optional<std::vector<core::Event>> DecodeV2(std::string_view in) {
   std::vector<core::Event> history;
-  std::vector<std::string> sources;
+  absl::InlinedVector<std::string_view, 4> sources;  // views into `in`'s buffer
   uint64_t previous = 0;
   while (!in.empty()) {
     core::Event e;
     uint64_t source = 0, zigzag = 0, code = 0;
     if (!GetVarint(in, source)) return std::nullopt;
     if (source == 0) {
+      const std::string_view at = in;
       if (!GetString(in, e.source)) return std::nullopt;
-      sources.push_back(e.source);
+      sources.push_back(at.substr(1, e.source.size()));
     } else if (source <= sources.size()) {
       e.source = sources[source - 1];
     } else {

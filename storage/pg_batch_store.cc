@@ -199,6 +199,31 @@ std::optional<Tid> ParseTid(std::string_view text) {
   return t;
 }
 
+// A bytea field's bytes in `out` (reused, so reading a batch's histories allocates little).
+// PostgreSQL sends bytea as "\\x" and hex digits by default (bytea_output = hex); any other form
+// goes through libpq.
+void FieldBytes(const pqxx::field& field, std::string& out) {
+  const std::string_view text(field.c_str(), field.size());
+  const auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (text.size() >= 2 && text[0] == '\\' && text[1] == 'x' && text.size() % 2 == 0) {
+    out.resize((text.size() - 2) / 2);
+    bool ok = true;
+    for (size_t i = 0; i < out.size(); ++i) {
+      const int hi = nibble(text[2 + 2 * i]), lo = nibble(text[3 + 2 * i]);
+      ok &= hi >= 0 && lo >= 0;
+      out[i] = static_cast<char>((hi << 4) | (lo & 0x0F));
+    }
+    if (ok) return;
+  }
+  const pqxx::binarystring blob(field);
+  out.assign(blob.get(), blob.size());
+}
+
 // The events as parallel arrays, in the column order of kInsertEventsNew.
 struct EventArrays {
   BinaryArray s{PgElement::kText}, e{PgElement::kText}, c{PgElement::kText}, t{PgElement::kInt8},
@@ -457,12 +482,13 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
                                       std::span<const std::string_view> refs,
                                       std::vector<std::vector<core::Event>>& out,
                                       const std::function<void(const pqxx::row&)>& found) {
+    std::string blob;
     for (const auto& row : rows) {
       const std::string_view ref(row[0].c_str(), row[0].size());
       const auto it = std::lower_bound(refs.begin(), refs.end(), ref);
       if (it == refs.end() || *it != ref) return absl::InternalError("clients: unasked row");
-      const pqxx::binarystring blob(row[1]);
-      auto decoded = DecodeHistory(std::string_view(blob.get(), blob.size()));
+      FieldBytes(row[1], blob);
+      auto decoded = DecodeHistory(blob);
       if (!decoded) return absl::DataLossError("clients.history: undecodable history");
       out[static_cast<size_t>(it - refs.begin())] = std::move(*decoded);
       found(row);

@@ -214,7 +214,8 @@ TEST(AddHistoryChangeTest, LateEventInTheMiddle) {
 
 // AddHistoryChange replays only the instants where the histories differ; it must equal the full
 // definition (contribution after - contribution before; placement after all events) for any
-// histories, including new events at, before and after existing instants.
+// histories, including new events at, before and after existing instants; so must the form that
+// takes the shared prefix and the two tails apart.
 TEST(AddHistoryChangeTest, EqualsTheFullDefinitionOnRandomHistories) {
   std::mt19937 rng(12345);
   const char* codes[] = {"GM0654", "GM0664", "GM0677"};
@@ -234,14 +235,33 @@ TEST(AddHistoryChangeTest, EqualsTheFullDefinitionOnRandomHistories) {
     const int n_before = static_cast<int>(rng() % 8);
     for (int i = 0; i < n_before; ++i) before.push_back(random_event(i));
     SortHistory(before);
-    std::vector<Event> after = before;
+    std::vector<Event> added;
     const int n_added = 1 + static_cast<int>(rng() % 3);
-    for (int i = 0; i < n_added; ++i) after.push_back(random_event(32 + i));
+    for (int i = 0; i < n_added; ++i) added.push_back(random_event(32 + i));
+    SortHistory(added);
+    std::vector<Event> after = before;
+    after.insert(after.end(), added.begin(), added.end());
     SortHistory(after);
 
     QuarterDeltas qd;
     LiveDeltas live;
     AddHistoryChange(before, after, qd, live);
+
+    // The in-place form, split as BatchProcessor splits: the prefix ends before the earliest
+    // added event's instant; the after tail is the rest of `before` with the added events.
+    const auto split = std::find_if(before.begin(), before.end(), [&](const Event& e) {
+      return e.occurred_at >= added.front().occurred_at;
+    });
+    std::vector<Event> after_tail(split, before.end());
+    after_tail.insert(after_tail.end(), added.begin(), added.end());
+    SortHistory(after_tail);
+    const auto k = static_cast<size_t>(split - before.begin());
+    QuarterDeltas qd_tails;
+    LiveDeltas live_tails;
+    AddHistoryChange(std::span<const Event>(before).first(k),
+                     std::span<const Event>(before).subspan(k), after_tail, qd_tails, live_tails);
+    ASSERT_EQ(qd_tails, qd) << "round " << round;
+    ASSERT_EQ(live_tails, live) << "round " << round;
 
     QuarterDeltas want = Contribution(after);
     for (const auto& [key, n] : Contribution(before)) {
