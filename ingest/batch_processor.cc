@@ -105,18 +105,18 @@ absl::StatusOr<BatchResult> BatchProcessor::Process(std::vector<IncomingEvent> e
   absl::Status last;
   // A person created concurrently by another transaction: each such abort leaves one more of the
   // batch's persons existing (locked on the retry), so at most one per distinct person.
-  std::vector<std::string_view> persons;
+  std::vector<std::string_view> persons;  // views into `events`, sorted, each once
   for (size_t i : triage.candidates) persons.push_back(events[i].event->client_ref);
   std::sort(persons.begin(), persons.end());
-  const auto person_count =
-      static_cast<int>(std::unique(persons.begin(), persons.end()) - persons.begin());
+  persons.erase(std::unique(persons.begin(), persons.end()), persons.end());
+  const auto person_count = static_cast<int>(persons.size());
   int attempt = 0, contended = 0, created_concurrently = 0;
   // First optimistically (no locks, keys checked against the histories); any abort of that
   // attempt is retried with locks, which then follow the rules below.
   bool optimistic = optimistic_;
   while (contended < max_attempts_ && created_concurrently <= person_count) {
     ++attempt;
-    auto result = Attempt(events, triage, meta, payload_of, request_index, optimistic);
+    auto result = Attempt(events, persons, triage, meta, payload_of, request_index, optimistic);
     if (result.ok()) {
       result->attempts = attempt;
       return result;
@@ -142,6 +142,7 @@ absl::StatusOr<BatchResult> BatchProcessor::Process(std::vector<IncomingEvent> e
 }
 
 absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEvent> events,
+                                                    std::span<const std::string_view> refs,
                                                     Triage triage, const BatchMeta& meta,
                                                     const PayloadOf& payload_of,
                                                     std::span<const uint32_t> request_index,
@@ -150,12 +151,8 @@ absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEven
   if (!tx.ok()) return tx.status();
   BatchTransaction& txn = **tx;
 
-  // 1. Every person the batch touches, sorted: locked (one order, so no deadlocks between
-  //    batches), or read as they are (optimistic).
-  std::vector<std::string_view> refs;  // views into `events`
-  for (size_t i : triage.candidates) refs.push_back(events[i].event->client_ref);
-  std::sort(refs.begin(), refs.end());
-  refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
+  // 1. Every person the batch touches (`refs`, sorted): locked (one order, so no deadlocks
+  //    between batches), or read as they are (optimistic).
   auto histories = optimistic ? txn.ReadHistories(refs) : txn.LockHistories(refs);
   if (!histories.ok()) return histories.status();
 

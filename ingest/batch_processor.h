@@ -82,7 +82,9 @@ class BatchProcessor final {
   };
   [[nodiscard]] static Triage TriageBatch(std::span<const IncomingEvent> events, core::Instant now,
                                           const core::ReferenceData& reference);
+  // `refs`: the candidates' persons, sorted bytewise, each once (views into `events`).
   [[nodiscard]] absl::StatusOr<BatchResult> Attempt(std::span<const IncomingEvent> events,
+                                                    std::span<const std::string_view> refs,
                                                     Triage triage, const BatchMeta& meta,
                                                     const PayloadOf& payload_of,
                                                     std::span<const uint32_t> request_index,

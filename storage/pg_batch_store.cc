@@ -1,6 +1,7 @@
 #include "storage/pg_batch_store.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <functional>
 #include <optional>
@@ -200,25 +201,28 @@ std::optional<Tid> ParseTid(std::string_view text) {
 }
 
 // A bytea field's bytes in `out` (reused, so reading a batch's histories allocates little).
-// PostgreSQL sends bytea as "\\x" and hex digits by default (bytea_output = hex); any other form
+// PostgreSQL sends bytea as "\x" and hex digits by default (bytea_output = hex); any other form
 // goes through libpq.
 void FieldBytes(const pqxx::field& field, std::string& out) {
+  // Hex digit values; -1 for any other byte.
+  static constexpr std::array<int8_t, 256> kNibble = [] {
+    std::array<int8_t, 256> t{};
+    t.fill(-1);
+    for (int c = 0; c < 10; ++c) t['0' + c] = static_cast<int8_t>(c);
+    for (int c = 0; c < 6; ++c) t['a' + c] = t['A' + c] = static_cast<int8_t>(10 + c);
+    return t;
+  }();
   const std::string_view text(field.c_str(), field.size());
-  const auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
   if (text.size() >= 2 && text[0] == '\\' && text[1] == 'x' && text.size() % 2 == 0) {
     out.resize((text.size() - 2) / 2);
-    bool ok = true;
+    const auto* hex = reinterpret_cast<const unsigned char*>(text.data() + 2);
+    int bad = 0;
     for (size_t i = 0; i < out.size(); ++i) {
-      const int hi = nibble(text[2 + 2 * i]), lo = nibble(text[3 + 2 * i]);
-      ok &= hi >= 0 && lo >= 0;
+      const int hi = kNibble[hex[2 * i]], lo = kNibble[hex[2 * i + 1]];
+      bad |= hi | lo;  // negative once any digit was not hex
       out[i] = static_cast<char>((hi << 4) | (lo & 0x0F));
     }
-    if (ok) return;
+    if (bad >= 0) return;
   }
   const pqxx::binarystring blob(field);
   out.assign(blob.get(), blob.size());
