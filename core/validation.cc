@@ -32,7 +32,11 @@ bool KindNeedsRegistrant(EventKind kind) {
 
 }  // namespace
 
-Instant EarliestEventTime() { return AmsterdamMidnight(*ParseDate("2015-01-01")); }
+Instant EarliestEventTime() {
+  // Computed once: every event is checked against it.
+  static const Instant earliest = AmsterdamMidnight(*ParseDate("2015-01-01"));
+  return earliest;
+}
 
 bool LooksLikeBsn(std::string_view client_ref) {
   int digits = 0;
