@@ -25,24 +25,20 @@ void CopyText::Separate() {
 
 void CopyText::Add(std::string_view text) {
   Separate();
-  for (char c : text) {
-    switch (c) {
-      case '\\':
-        buf_ += "\\\\";
-        break;
-      case '\t':
-        buf_ += "\\t";
-        break;
-      case '\n':
-        buf_ += "\\n";
-        break;
-      case '\r':
-        buf_ += "\\r";
-        break;
-      default:
-        buf_.push_back(c);
-    }
+  // Runs without a character to escape (usually the whole field) are appended at once.
+  size_t run = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const char* escaped = c == '\\'   ? "\\\\"
+                          : c == '\t' ? "\\t"
+                          : c == '\n' ? "\\n"
+                          : c == '\r' ? "\\r"
+                                      : nullptr;
+    if (escaped == nullptr) continue;
+    buf_.append(text.substr(run, i - run)).append(escaped, 2);
+    run = i + 1;
   }
+  buf_.append(text.substr(run));
 }
 
 void CopyText::Add(int64_t value) {

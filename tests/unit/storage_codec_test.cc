@@ -220,6 +220,13 @@ TEST(CopyTextTest, EscapesWhatCopyTextFormatReads) {
   // A backslash, tab, newline and CR become two characters each; the rest, quotes and a
   // would-be \N included (its backslash is doubled), stays as it is.
   EXPECT_EQ(rows.Text(), "a\\\\b\\tc\\nd\\re\"N\n");
+  // Escapes first, last and next to each other; a field of nothing but text.
+  CopyText more;
+  more.Add(std::string_view("\t\nx\\"));
+  more.Add(std::string_view("\r"));
+  more.Add(std::string_view("plain"));
+  more.EndRow();
+  EXPECT_EQ(more.Text(), "\\t\\nx\\\\\t\\r\tplain\n");
 }
 
 TEST(CopyTextTest, TimestampsInUtcWithMicroseconds) {
