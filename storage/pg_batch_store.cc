@@ -152,13 +152,18 @@ RETURNING (SELECT count(*) FROM new_clients))sql";
 }  // namespace
 
 void PrepareBatchSession(pqxx::connection& conn) {
-  // Always plan with the actual arrays (custom plans). After five executions PostgreSQL may
-  // switch a prepared statement to a generic plan for good; made while `clients` or `events`
-  // was small (say an autovacuum ANALYZE of a new deployment's first rows), that plan is a
-  // sequential scan, and reading a batch's persons then scans the whole table until the next
-  // ANALYZE: seen as one ingest process committing about a batch a second. Planning each
-  // statement costs little next to its ~500 rows.
-  pqxx::nontransaction(conn).exec0("SET plan_cache_mode = force_custom_plan");
+  // One plan per statement and connection (generic plans), made at its first execution and made
+  // again only when PostgreSQL invalidates it (an ANALYZE, a schema change): planning a part's
+  // statements for its arrays cost PostgreSQL 1.6-2.4 us per event, 7-9% of its work (session
+  // 12, BENCHMARKS.md). Every statement here finds its rows by a key (the
+  // persons by `clients_pkey` or by ctid, the events by their key), and a generic plan made while
+  // the statistics said a table was small (an autovacuum ANALYZE of a new deployment's first
+  // rows) could instead scan it whole, and keep doing so for every batch until the next ANALYZE
+  // (seen in session 4 under PostgreSQL's default plan cache mode: one ingest process committing
+  // about a batch a second). With sequential scans disabled the planner takes an index or a ctid
+  // whatever the statistics say; none of these statements has any reason to scan a table.
+  pqxx::nontransaction(conn).exec0("SET plan_cache_mode = force_generic_plan");
+  pqxx::nontransaction(conn).exec0("SET enable_seqscan = off");
   // No JIT compilation: each statement touches a few hundred rows, but where no statistics
   // describe a key (as for the ROW(...)::event_key lookups) the planner's estimate can pass
   // jit_above_cost, and compiling a statement then took ~80 ms, many times its run time (seen in

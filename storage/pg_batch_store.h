@@ -11,8 +11,8 @@
 // InsertNewEvents) reads without locks and copies its new events in (COPY FROM STDIN, one round
 // trip more); docs/design.md describes both. Commit returns ABORTED (nothing committed; the caller
 // retries the batch) when another transaction created one of the batch's new persons after
-// LockHistories. The statements are prepared once per connection, which plans them for each batch's
-// arrays (plan_cache_mode = force_custom_plan; see PrepareBatchSession).
+// LockHistories. The statements are prepared once per connection, and planned once, by their keys
+// (plan_cache_mode = force_generic_plan, enable_seqscan = off; see PrepareBatchSession).
 //
 // Not thread-safe: one store per worker thread; it owns its connection.
 #pragma once
