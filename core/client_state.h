@@ -10,12 +10,12 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <span>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "core/event.h"
 
 namespace sonar::core {
@@ -66,7 +66,8 @@ struct Placement {
 void SortHistory(std::vector<Event>& history);
 
 // Counter deltas keyed by (quarter index, municipality code, cell). Entries that cancel out
-// are removed, so an empty map means "no change".
+// are removed, so an empty map means "no change". B-tree maps: ordered like std::map, but
+// many entries to a node, so a batch's deltas take a few allocations instead of one per key.
 struct DeltaKey {
   int quarter_index = 0;
   std::string municipality_code;
@@ -74,11 +75,11 @@ struct DeltaKey {
 
   friend auto operator<=>(const DeltaKey&, const DeltaKey&) = default;
 };
-using QuarterDeltas = std::map<DeltaKey, int64_t>;
+using QuarterDeltas = absl::btree_map<DeltaKey, int64_t>;
 
 // Live counter deltas keyed by (municipality code, cell).
 using LiveKey = std::pair<std::string, Cell>;
-using LiveDeltas = std::map<LiveKey, int64_t>;
+using LiveDeltas = absl::btree_map<LiveKey, int64_t>;
 
 // Adds (sign = +1) or removes (sign = -1) the contribution of a sorted history to `out`:
 // +1 for each placement the person enters and -1 for each it leaves, at the quarter it happens.

@@ -36,7 +36,7 @@ LiveDeltas Cumulative(const QuarterDeltas& deltas, Quarter q) {
     if (key.quarter_index > q.Index()) continue;
     out[{key.municipality_code, key.cell}] += n;
   }
-  std::erase_if(out, [](const auto& kv) { return kv.second == 0; });
+  absl::erase_if(out, [](const auto& kv) { return kv.second == 0; });
   return out;
 }
 
@@ -276,7 +276,7 @@ TEST(AddHistoryChangeTest, EqualsTheFullDefinitionOnRandomHistories) {
         want_live[{old_place.municipality_code, old_place.cell}] -= 1;
       if (new_place.cell != Cell::kNone)
         want_live[{new_place.municipality_code, new_place.cell}] += 1;
-      std::erase_if(want_live, [](const auto& kv) { return kv.second == 0; });
+      absl::erase_if(want_live, [](const auto& kv) { return kv.second == 0; });
     }
     ASSERT_EQ(live, want_live) << "round " << round;
   }
