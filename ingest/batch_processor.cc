@@ -91,6 +91,34 @@ absl::StatusOr<BatchResult> BatchProcessor::Process(std::vector<IncomingEvent> e
                                                     const BatchMeta& meta, core::Instant now,
                                                     const PayloadOf& payload_of,
                                                     std::span<const uint32_t> request_index) {
+  const PartInfo part{&meta, &payload_of, request_index, 0};
+  auto results = Run(events, std::span<const PartInfo>(&part, 1), {}, now);
+  if (!results.ok()) return results.status();
+  return std::move(results->front());
+}
+
+absl::StatusOr<std::vector<BatchResult>> BatchProcessor::ProcessGroup(std::vector<GroupPart> parts,
+                                                                      core::Instant now) {
+  size_t total = 0;
+  for (const GroupPart& part : parts) total += part.events.size();
+  std::vector<IncomingEvent> events;
+  std::vector<uint32_t> part_of;
+  std::vector<PartInfo> infos;
+  events.reserve(total);
+  part_of.reserve(total);
+  infos.reserve(parts.size());
+  for (size_t p = 0; p < parts.size(); ++p) {
+    infos.push_back({&parts[p].meta, &parts[p].payload_of, parts[p].request_index, events.size()});
+    for (IncomingEvent& e : parts[p].events) events.push_back(std::move(e));
+    part_of.insert(part_of.end(), parts[p].events.size(), static_cast<uint32_t>(p));
+  }
+  return Run(events, infos, part_of, now);
+}
+
+absl::StatusOr<std::vector<BatchResult>> BatchProcessor::Run(std::vector<IncomingEvent>& events,
+                                                             std::span<const PartInfo> parts,
+                                                             std::span<const uint32_t> part_of,
+                                                             core::Instant now) {
   // Validation sees what the producer sent (the BSN guard must); everything after it, and the
   // database, only the pseudonyms.
   const Triage triage = TriageBatch(events, now, reference_);
@@ -116,14 +144,15 @@ absl::StatusOr<BatchResult> BatchProcessor::Process(std::vector<IncomingEvent> e
   bool optimistic = optimistic_;
   while (contended < max_attempts_ && created_concurrently <= person_count) {
     ++attempt;
-    auto result = Attempt(events, persons, triage, meta, payload_of, request_index, optimistic);
-    if (result.ok()) {
-      result->attempts = attempt;
-      return result;
+    auto results = Attempt(events, persons, triage, parts, part_of, optimistic);
+    if (results.ok()) {
+      for (BatchResult& r : *results) r.attempts = attempt;
+      return results;
     }
-    last = result.status();
+    last = results.status();
     if (optimistic && (last.code() == absl::StatusCode::kAborted ||
-                       last.code() == absl::StatusCode::kUnimplemented)) {
+                       (last.code() == absl::StatusCode::kUnimplemented &&
+                        last.message() == kNoOptimisticTransactions))) {
       if (last.code() == absl::StatusCode::kUnimplemented) {
         optimistic_ = false;  // the store has none: not an attempt, and not tried again
         --attempt;
@@ -141,15 +170,16 @@ absl::StatusOr<BatchResult> BatchProcessor::Process(std::vector<IncomingEvent> e
   return last;
 }
 
-absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEvent> events,
-                                                    std::span<const std::string_view> refs,
-                                                    Triage triage, const BatchMeta& meta,
-                                                    const PayloadOf& payload_of,
-                                                    std::span<const uint32_t> request_index,
-                                                    bool optimistic) {
+absl::StatusOr<std::vector<BatchResult>> BatchProcessor::Attempt(
+    std::span<const IncomingEvent> events, std::span<const std::string_view> refs, Triage triage,
+    std::span<const PartInfo> parts, std::span<const uint32_t> part_of, bool optimistic) {
   auto tx = optimistic ? store_.BeginOptimistic() : store_.Begin();
   if (!tx.ok()) return tx.status();
   BatchTransaction& txn = **tx;
+  if (parts.size() > 1) {
+    if (auto s = txn.SetParts(parts.size()); !s.ok()) return s;
+  }
+  auto part = [&](size_t i) -> uint32_t { return part_of.empty() ? 0 : part_of[i]; };
 
   // 1. Every person the batch touches (`refs`, sorted): locked (one order, so no deadlocks
   //    between batches), or read as they are (optimistic).
@@ -166,13 +196,17 @@ absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEven
     stored = StoredPerHistories(refs, *histories, events, triage.candidates);
   } else {
     std::vector<core::Event> candidate_events;
+    std::vector<uint32_t> candidate_parts;
     candidate_events.reserve(triage.candidates.size());
-    for (size_t i : triage.candidates) candidate_events.push_back(*events[i].event);
-    stored = txn.InsertEvents(candidate_events);
+    for (size_t i : triage.candidates) {
+      candidate_events.push_back(*events[i].event);
+      if (!part_of.empty()) candidate_parts.push_back(part(i));
+    }
+    stored = txn.InsertEvents(candidate_events, candidate_parts);
   }
   if (!stored.ok()) return stored.status();
 
-  BatchResult result;
+  std::vector<BatchResult> results(parts.size());
   // (client_ref, event) for every inserted event, sorted by ref below.
   std::vector<std::pair<std::string_view, const core::Event*>> added;
   added.reserve(triage.candidates.size());
@@ -187,17 +221,17 @@ absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEven
       content_by_first_index[i] = existing ? &*existing : &*events[i].event;
     }
     if (!existing) {
-      ++result.accepted;
+      ++results[part(i)].accepted;
       added.emplace_back(events[i].event->client_ref, &*events[i].event);
     } else if (existing->SameContent(*events[i].event)) {
-      ++result.duplicates;
+      ++results[part(i)].duplicates;
     } else {
       triage.rejected.emplace_back(i, ConflictRejection());
     }
   }
   for (const auto& [i, first] : triage.repeats) {
     if (events[i].event->SameContent(*content_by_first_index[first])) {
-      ++result.duplicates;
+      ++results[part(i)].duplicates;
     } else {
       triage.rejected.emplace_back(i, ConflictRejection());
     }
@@ -250,11 +284,14 @@ absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEven
       return s;
     }
     std::vector<const core::Event*> inserted;
-    inserted.reserve(result.accepted);
+    std::vector<uint32_t> inserted_parts;
+    inserted.reserve(triage.candidates.size());
     for (size_t c = 0; c < triage.candidates.size(); ++c) {
-      if (!(*stored)[c]) inserted.push_back(&*events[triage.candidates[c]].event);
+      if ((*stored)[c]) continue;
+      inserted.push_back(&*events[triage.candidates[c]].event);
+      if (!part_of.empty()) inserted_parts.push_back(part(triage.candidates[c]));
     }
-    if (auto s = txn.InsertNewEvents(inserted); !s.ok()) return s;
+    if (auto s = txn.InsertNewEvents(inserted, inserted_parts); !s.ok()) return s;
   } else if (auto s = txn.StoreHistories(changed_refs, changed_histories); !s.ok()) {
     return s;
   }
@@ -266,19 +303,35 @@ absl::StatusOr<BatchResult> BatchProcessor::Attempt(std::span<const IncomingEven
   std::vector<QuarantinedEvent> quarantine;
   for (const auto& [i, rejection] : triage.rejected) {
     const IncomingEvent& in = events[i];
+    const uint32_t p = part(i);
+    const PartInfo& info = parts[p];
+    const size_t local = i - info.begin;
+    const auto index =
+        static_cast<uint32_t>(info.request_index.empty() ? local : info.request_index[local]);
     const std::string echo_id = Printable(in.sent_event_id(), 128);
-    const uint32_t index = request_index.empty() ? static_cast<uint32_t>(i) : request_index[i];
-    result.rejections.push_back({index, echo_id, rejection.code, rejection.reason});
-    quarantine.push_back({index, Printable(in.sent_source(), 64), echo_id, rejection.code,
-                          rejection.reason, payload_of ? payload_of(index) : std::string()});
+    results[p].rejections.push_back({index, echo_id, rejection.code, rejection.reason});
+    quarantine.push_back({p, index, Printable(in.sent_source(), 64), echo_id, rejection.code,
+                          rejection.reason,
+                          *info.payload_of ? (*info.payload_of)(index) : std::string()});
   }
   if (auto s = txn.Quarantine(quarantine); !s.ok()) return s;
 
-  auto position = txn.Commit(meta, result.accepted, result.duplicates,
-                             static_cast<uint32_t>(result.rejections.size()));
+  absl::StatusOr<int64_t> position;
+  if (parts.size() == 1) {
+    position = txn.Commit(*parts[0].meta, results[0].accepted, results[0].duplicates,
+                          static_cast<uint32_t>(results[0].rejections.size()));
+  } else {
+    std::vector<PartOutcome> outcomes;
+    outcomes.reserve(parts.size());
+    for (size_t p = 0; p < parts.size(); ++p) {
+      outcomes.push_back({*parts[p].meta, results[p].accepted, results[p].duplicates,
+                          static_cast<uint32_t>(results[p].rejections.size())});
+    }
+    position = txn.CommitGroup(outcomes);
+  }
   if (!position.ok()) return position.status();
-  result.position = *position;
-  return result;
+  for (BatchResult& r : results) r.position = *position;
+  return results;
 }
 
 }  // namespace sonar::ingest

@@ -55,6 +55,14 @@ struct BatchResult {
   int attempts = 0;
 };
 
+// One part of a group that BatchProcessor::ProcessGroup commits in one transaction.
+struct GroupPart {
+  std::vector<IncomingEvent> events;  // taken: client refs are pseudonymised in place
+  BatchMeta meta;
+  PayloadOf payload_of;
+  std::vector<uint32_t> request_index;  // each event's position in its request; empty: identity
+};
+
 class BatchProcessor final {
  public:
   // `pseudonymizer` (optional, not owned) replaces client refs after validation.
@@ -73,7 +81,27 @@ class BatchProcessor final {
                                                     const PayloadOf& payload_of,
                                                     std::span<const uint32_t> request_index = {});
 
+  // Commits several parts (of different requests) in one transaction, each with the outcome it
+  // would have had if the parts had been committed one after the other in this order (a key an
+  // earlier part stores is a duplicate, or a conflict, in a later one), each with its own
+  // ingest_batches row. All or nothing: on error nothing of any part is stored. UNIMPLEMENTED
+  // when the store commits one part per transaction.
+  [[nodiscard]] absl::StatusOr<std::vector<BatchResult>> ProcessGroup(std::vector<GroupPart> parts,
+                                                                      core::Instant now);
+
  private:
+  // A part of the events being committed: [begin, end of the next part) of them.
+  struct PartInfo {
+    const BatchMeta* meta = nullptr;
+    const PayloadOf* payload_of = nullptr;
+    std::span<const uint32_t> request_index;
+    size_t begin = 0;
+  };
+  // Process and ProcessGroup: `part_of` gives each event's part (empty: all of part 0).
+  [[nodiscard]] absl::StatusOr<std::vector<BatchResult>> Run(std::vector<IncomingEvent>& events,
+                                                             std::span<const PartInfo> parts,
+                                                             std::span<const uint32_t> part_of,
+                                                             core::Instant now);
   // The batch after validation and in-batch deduplication.
   struct Triage {
     std::vector<size_t> candidates;                  // first occurrences of valid events
@@ -83,12 +111,9 @@ class BatchProcessor final {
   [[nodiscard]] static Triage TriageBatch(std::span<const IncomingEvent> events, core::Instant now,
                                           const core::ReferenceData& reference);
   // `refs`: the candidates' persons, sorted bytewise, each once (views into `events`).
-  [[nodiscard]] absl::StatusOr<BatchResult> Attempt(std::span<const IncomingEvent> events,
-                                                    std::span<const std::string_view> refs,
-                                                    Triage triage, const BatchMeta& meta,
-                                                    const PayloadOf& payload_of,
-                                                    std::span<const uint32_t> request_index,
-                                                    bool optimistic);
+  [[nodiscard]] absl::StatusOr<std::vector<BatchResult>> Attempt(
+      std::span<const IncomingEvent> events, std::span<const std::string_view> refs, Triage triage,
+      std::span<const PartInfo> parts, std::span<const uint32_t> part_of, bool optimistic);
   // For each candidate (an index into `events`): the stored event under its key as far as the
   // histories (of `refs`, in that order) show, else nullopt.
   [[nodiscard]] static std::vector<std::optional<core::Event>> StoredPerHistories(

@@ -4,7 +4,7 @@ namespace sonar::ingest {
 namespace {
 
 absl::Status NoOptimisticTransactions() {
-  return absl::UnimplementedError("this store has no optimistic transactions");
+  return absl::UnimplementedError(kNoOptimisticTransactions);
 }
 
 }  // namespace
@@ -20,8 +20,21 @@ absl::Status BatchTransaction::WriteHistoriesIfUnchanged(
   return NoOptimisticTransactions();
 }
 
-absl::Status BatchTransaction::InsertNewEvents(std::span<const core::Event* const> /*events*/) {
+absl::Status BatchTransaction::InsertNewEvents(std::span<const core::Event* const> /*events*/,
+                                               std::span<const uint32_t> /*parts*/) {
   return NoOptimisticTransactions();
+}
+
+absl::Status BatchTransaction::SetParts(size_t parts) {
+  if (parts <= 1) return absl::OkStatus();
+  return absl::UnimplementedError(kNoGroups);
+}
+
+absl::StatusOr<int64_t> BatchTransaction::CommitGroup(std::span<const PartOutcome> parts) {
+  if (parts.size() != 1) {
+    return absl::UnimplementedError(kNoGroups);
+  }
+  return Commit(parts[0].meta, parts[0].accepted, parts[0].duplicates, parts[0].rejected);
 }
 
 absl::StatusOr<std::unique_ptr<BatchTransaction>> BatchStore::BeginOptimistic() {

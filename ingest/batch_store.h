@@ -1,4 +1,5 @@
-// What the write path needs from storage: one transaction per batch, in a fixed order of steps.
+// What the write path needs from storage: one transaction per batch part (or group of parts), in
+// a fixed order of steps.
 // Implemented by storage::PgBatchStore; tests of BatchProcessor may use a fake.
 //
 // Errors: UNAVAILABLE when the database cannot be reached or the outcome of a COMMIT is unknown
@@ -24,6 +25,7 @@ namespace sonar::ingest {
 // A rejected event, kept for inspection. `payload` is the event as received, with any value that
 // must never be stored (a BSN-like client_ref) already removed by the caller.
 struct QuarantinedEvent {
+  uint32_t part = 0;  // of the transaction's group (BatchTransaction::SetParts)
   uint32_t index = 0;
   std::string source;    // empty when not valid to store
   std::string event_id;  // empty when not valid to store
@@ -40,6 +42,20 @@ struct BatchMeta {
   // (0-based) of `parts`.
   uint32_t part = 0;
   uint32_t parts = 1;
+};
+
+// The messages of the UNIMPLEMENTED statuses of a store without optimistic transactions
+// (BatchStore::BeginOptimistic) and of one that commits one part per transaction
+// (BatchTransaction::SetParts).
+inline constexpr char kNoOptimisticTransactions[] = "this store has no optimistic transactions";
+inline constexpr char kNoGroups[] = "this store commits one part per transaction";
+
+// One part's figures, for its ingest_batches row (BatchTransaction::CommitGroup).
+struct PartOutcome {
+  BatchMeta meta;
+  uint32_t accepted = 0;
+  uint32_t duplicates = 0;
+  uint32_t rejected = 0;
 };
 
 // The message of the ABORTED status Commit returns when another transaction created one of the
@@ -65,9 +81,16 @@ inline constexpr char kOptimisticAssumptionBroken[] =
 //    writes fail with ABORTED kOptimisticAssumptionBroken if that no longer holds. Both kinds
 //    take existing persons, then event keys, then new persons (at Commit), so they do not
 //    deadlock each other.
+// Either kind may commit a group of parts (of different requests) together: SetParts first,
+// then the same steps with each event's part, then CommitGroup.
 class BatchTransaction {
  public:
   virtual ~BatchTransaction() = default;
+
+  // This transaction commits `parts` parts together, each with its own ingest_batches row and
+  // position (IngestPipeline groups the parts queued for a worker). Called first, and only for
+  // more than one part; UNIMPLEMENTED (the default) when the store commits one part at a time.
+  [[nodiscard]] virtual absl::Status SetParts(size_t parts);
 
   // Optimistic: each person's stored history (empty for a new person), in the order of the
   // sorted, distinct refs, without locking; the transaction remembers which version it read.
@@ -83,8 +106,10 @@ class BatchTransaction {
       std::span<const std::vector<core::Event>> histories);
 
   // Optimistic: stores events whose keys the histories showed as new; ABORTED
-  // (kOptimisticAssumptionBroken) if any key is stored already.
-  [[nodiscard]] virtual absl::Status InsertNewEvents(std::span<const core::Event* const> events);
+  // (kOptimisticAssumptionBroken) if any key is stored already. `parts`: each event's part of
+  // the group (empty: all of part 0).
+  [[nodiscard]] virtual absl::Status InsertNewEvents(std::span<const core::Event* const> events,
+                                                     std::span<const uint32_t> parts);
 
   // Locks the persons (sorted, distinct client refs) that already exist for the rest of the
   // transaction and returns each one's stored history (empty for a new person), in the same
@@ -94,9 +119,10 @@ class BatchTransaction {
       std::span<const std::string_view> sorted_client_refs) = 0;
 
   // Stores the events whose (source, event_id) is new. For every event returns nullopt if it was
-  // inserted, or the event already stored under its key.
+  // inserted, or the event already stored under its key. `parts`: each event's part of the group
+  // (empty: all of part 0).
   [[nodiscard]] virtual absl::StatusOr<std::vector<std::optional<core::Event>>> InsertEvents(
-      std::span<const core::Event> events) = 0;
+      std::span<const core::Event> events, std::span<const uint32_t> parts) = 0;
 
   // Replaces the histories of persons locked by LockHistories.
   [[nodiscard]] virtual absl::Status StoreHistories(
@@ -112,6 +138,10 @@ class BatchTransaction {
   // stored) when the batch must be retried.
   [[nodiscard]] virtual absl::StatusOr<int64_t> Commit(const BatchMeta& meta, uint32_t accepted,
                                                        uint32_t duplicates, uint32_t rejected) = 0;
+
+  // Commit for a group (SetParts): one outcome per part, in part order; every part gets the
+  // same position. The default commits a single part with Commit.
+  [[nodiscard]] virtual absl::StatusOr<int64_t> CommitGroup(std::span<const PartOutcome> parts);
 };
 
 class BatchStore {

@@ -138,32 +138,80 @@ void IngestPipeline::RunWorker(int worker) {
     }
   };
   set_healthy(store->Healthy());
+  // The job's part, ready for the processor.
+  auto part_of = [](Job& job) {
+    GroupPart part;
+    part.events = std::move(job.events);
+    part.meta = job.batch->meta;
+    part.meta.part = job.part;
+    part.payload_of = job.batch->payload_of;
+    part.request_index = std::move(job.request_index);
+    return part;
+  };
+  // After a group fails for a reason of its own (not an outage), the next parts are committed one
+  // at a time, so that a part that cannot be committed (a resend of one of that group's) fails
+  // alone, not with its neighbours again.
+  size_t alone_after_failure = 0;
   while (true) {
-    Job job;
+    // The first queued part, and those queued behind it while the group stays within
+    // max_group_events (a larger part is committed alone).
+    std::vector<Job> group;
     {
       std::unique_lock lock(mu_);
       self.cv.wait(lock, [&] { return stopping_ || !self.queue.empty(); });
       if (self.queue.empty()) break;  // stopping, and everything queued here is done
-      job = std::move(self.queue.front());
-      self.queue.pop_front();
-      if (--job.batch->parts_unstarted == 0) --queued_batches_;
+      size_t events = 0;
+      do {
+        events += self.queue.front().events.size();
+        group.push_back(std::move(self.queue.front()));
+        self.queue.pop_front();
+        if (--group.back().batch->parts_unstarted == 0) --queued_batches_;
+      } while (alone_after_failure == 0 && !self.queue.empty() &&
+               events + self.queue.front().events.size() <= options_.max_group_events);
+      if (alone_after_failure > 0) --alone_after_failure;
     }
-    bool failed_already;
-    {
-      std::lock_guard lock(job.batch->mu);
-      failed_already = !job.batch->failure.ok();
+    // Parts of a batch that failed already are not committed: the batch is not acknowledged.
+    std::vector<Job> live;
+    for (Job& job : group) {
+      bool failed_already;
+      {
+        std::lock_guard lock(job.batch->mu);
+        failed_already = !job.batch->failure.ok();
+      }
+      if (failed_already) {
+        FinishPart(job, absl::AbortedError("another part of the batch failed"));
+      } else {
+        live.push_back(std::move(job));
+      }
     }
-    if (failed_already) {
-      // Another part failed: the batch is not acknowledged, so committing this one is useless.
-      FinishPart(job, absl::AbortedError("another part of the batch failed"));
+    if (live.size() > 1) {
+      std::vector<GroupPart> parts;
+      parts.reserve(live.size());
+      for (Job& job : live) parts.push_back(part_of(job));
+      auto results = processor.ProcessGroup(std::move(parts), clock_());
+      set_healthy(store->Healthy());
+      for (size_t i = 0; i < live.size(); ++i) {
+        if (results.ok()) {
+          FinishPart(live[i], std::move((*results)[i]));
+        } else {
+          FinishPart(live[i], results.status());
+        }
+      }
+      // Not after an outage or contention (UNAVAILABLE, ABORTED): those are no part's fault.
+      if (!results.ok() && !absl::IsUnavailable(results.status()) &&
+          !absl::IsAborted(results.status())) {
+        alone_after_failure = options_.queue_capacity;
+      }
       continue;
     }
-    BatchMeta meta = job.batch->meta;
-    meta.part = job.part;
-    auto result = processor.Process(std::move(job.events), meta, clock_(), job.batch->payload_of,
-                                    job.request_index);
-    set_healthy(store->Healthy());
-    FinishPart(job, std::move(result));
+    for (Job& job : live) {
+      BatchMeta meta = job.batch->meta;
+      meta.part = job.part;
+      auto result = processor.Process(std::move(job.events), meta, clock_(), job.batch->payload_of,
+                                      job.request_index);
+      set_healthy(store->Healthy());
+      FinishPart(job, std::move(result));
+    }
   }
   set_healthy(false);
 }

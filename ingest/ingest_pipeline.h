@@ -3,13 +3,21 @@
 // stays bounded whatever producers do; streams keep a few batches in flight each on top of that.
 //
 // Persons are partitioned across the workers by a hash of their client_ref: a batch is split
-// into one part per worker that has events for it, each part is its own transaction on that
-// worker, and `done` runs once, after every part has committed (results merged, rejections in
-// request order) or once one has failed (then the batch must not be acknowledged; parts that did
-// commit make a resend count their events as duplicates). So two transactions of one process
-// never touch the same person and never wait for each other's row locks on `clients`. All
-// occurrences of one (source, event_id) key in a batch go to the part of its first occurrence,
-// so in-batch duplicates and conflicts are decided exactly as for an unsplit batch.
+// into one part per worker that has events for it, each part is committed by that worker, and
+// `done` runs once, after every part has committed (results merged, rejections in request order)
+// or once one has failed (then the batch must not be acknowledged; parts that did commit make a
+// resend count their events as duplicates). So two transactions of one process never touch the
+// same person and never wait for each other's row locks on `clients`. All occurrences of one
+// (source, event_id) key in a batch go to the part of its first occurrence, so in-batch
+// duplicates and conflicts are decided exactly as for an unsplit batch.
+//
+// A worker commits the parts queued for it together, in one transaction, while they hold at most
+// `max_group_events` events (BatchProcessor::ProcessGroup: each part's outcome is what it would
+// have been committed alone, after the ones before it). It takes only what is queued already, so
+// it never waits to fill a group. A group is all or nothing: when it fails, each of its batches
+// gets the error, and unless the failure was an outage or contention (UNAVAILABLE, ABORTED) the
+// worker commits the next `queue_capacity` parts one at a time, so that a resent part that
+// cannot be committed fails alone.
 //
 // Thread-safe. Completion callbacks run on a worker thread and must not block.
 #pragma once
@@ -35,6 +43,10 @@ struct PipelineOptions {
   int workers = 2;
   size_t queue_capacity = 256;
   int max_attempts = 5;
+  // A worker commits the parts queued for it together, in one transaction (a group), while
+  // their events number at most this many; 0: one part per transaction. Fewer commits per event:
+  // each commit waits for its WAL flush (BENCHMARKS.md, session 12).
+  size_t max_group_events = 0;
   // Replaces client refs by keyed pseudonyms before storage; not owned; may be null.
   const Pseudonymizer* pseudonymizer = nullptr;
 };

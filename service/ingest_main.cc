@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   std::string database_url, log_level = "info";
   service::ServerFlags server_flags{.listen = "127.0.0.1:50051"};
   int workers = 2, max_in_flight = 4, max_batch_events = 10'000, drain_grace_ms = 25'000;
+  int max_group_events = 4'000;
   int max_streams = 256;
   uint64_t max_inflight_bytes = uint64_t{256} << 20;
   int fold_interval_ms = 1000;
@@ -40,6 +41,11 @@ int main(int argc, char** argv) {
   service::AddServerFlags(app, server_flags, "SONAR_INGEST");
   app.add_option("--workers", workers, "database connections committing batches")
       ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--max-group-events", max_group_events,
+                 "a worker commits the request parts queued for it in one transaction while they "
+                 "hold at most this many events; 0: one transaction per part")
+      ->check(CLI::Range(0, 1'000'000))
       ->capture_default_str();
   app.add_option("--max-in-flight", max_in_flight, "batches per stream between read and ack")
       ->check(CLI::Range(1, 64))
@@ -117,6 +123,7 @@ int main(int argc, char** argv) {
       {.workers = workers,
        .queue_capacity = 1024,
        .max_attempts = 5,
+       .max_group_events = static_cast<size_t>(max_group_events),
        .pseudonymizer = pseudonymizer ? &*pseudonymizer : nullptr});
   service::IngestServiceImpl ingest_service(pipeline,
                                             {.max_in_flight_per_stream = max_in_flight,

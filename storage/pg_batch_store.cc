@@ -38,6 +38,10 @@ using ingest::EventKeyHash;
 // Statements are prepared once per connection (see PgBatchStore::Begin).
 constexpr const char* kNextSeqName = "sonar_next_seq";
 constexpr const char* kNextSeq = "SELECT nextval(pg_get_serial_sequence('ingest_batches', 'seq'))";
+// The seqs of a group's other parts (BatchTransaction::SetParts).
+constexpr const char* kMoreSeqsName = "sonar_more_seqs";
+constexpr const char* kMoreSeqs = R"sql(
+SELECT nextval(pg_get_serial_sequence('ingest_batches', 'seq')) FROM generate_series(2, $1::int4))sql";
 
 // Row-locks the persons that exist, in one order (no deadlocks between batches): bytewise
 // (COLLATE "C", whatever the database's collation), the order in which the optimistic write
@@ -57,9 +61,10 @@ ORDER BY client_ref COLLATE "C" FOR UPDATE)sql";
 constexpr const char* kInsertEventsNew = R"sql(
 INSERT INTO events (source, event_id, client_ref, occurred_at, kind, municipality_code,
                     registrant, batch_seq)
-SELECT s, e, c, timestamptz 'epoch' + t * interval '1 microsecond', k, m, r, $8
-FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int2[], $6::text[], $7::int2[])
-     AS u(s, e, c, t, k, m, r)
+SELECT s, e, c, timestamptz 'epoch' + t * interval '1 microsecond', k, m, r, q
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int2[], $6::text[], $7::int2[],
+            $8::int8[])
+     AS u(s, e, c, t, k, m, r, q)
 ORDER BY s COLLATE "C", e COLLATE "C")sql";
 // No conflict target: the key is an exclusion constraint (migration 0008), which a target cannot
 // name; it is the only constraint of events that a row can conflict with.
@@ -114,10 +119,13 @@ CROSS JOIN LATERAL (
 // batches into quarter_deltas and live_counts at once (migration 0006).
 // Publishes NOTIFY sonar_counts with the batch's position, which wakes live-count watchers in
 // any process (delivered when the transaction commits, coalesced per transaction).
-// Histories: persons locked by kLockClients are updated ($1, $2), new ones inserted ($22, $23).
-// Returns how many new persons were inserted: fewer than sent means another transaction created
-// one of them after kLockClients ran, and this batch was computed from an empty history; the
-// caller then rolls back and retries (ABORTED), and the retry locks and reads the stored one.
+// Histories: persons locked by kLockClients are updated ($1, $2), new ones inserted ($3, $4).
+// One ingest_batches row per part of the transaction's group ($20-$27; one row for a single
+// part); the count_changes row and the NOTIFY carry the first part's seq ($5), the position of
+// every part. Returns how many new persons were inserted: fewer than sent means another
+// transaction created one of them after kLockClients ran, and this batch was computed from an
+// empty history; the caller then rolls back and retries (ABORTED), and the retry locks and reads
+// the stored one.
 constexpr const char* kFinishBatchName = "sonar_finish_batch";
 constexpr const char* kFinishBatch = R"sql(
 WITH histories AS (
@@ -126,28 +134,32 @@ WITH histories AS (
   RETURNING 1
 ), new_clients AS (
   INSERT INTO clients (client_ref, history)
-  SELECT r, h FROM unnest($22::text[], $23::bytea[]) AS u(r, h) ORDER BY r COLLATE "C"
+  SELECT r, h FROM unnest($3::text[], $4::bytea[]) AS u(r, h) ORDER BY r COLLATE "C"
   ON CONFLICT (client_ref) DO NOTHING
   RETURNING 1
 ), changes AS (
   INSERT INTO count_changes (seq, q_quarters, q_codes, q_cells, q_n, l_codes, l_cells, l_n)
-  VALUES ($10, $3::int4[], $4::text[], $5::int2[], $6::int8[], $7::text[], $8::int2[], $9::int8[])
+  VALUES ($5, $6::int4[], $7::text[], $8::int2[], $9::int8[], $10::text[], $11::int2[], $12::int8[])
   RETURNING 1
 ), unfolded AS (
   INSERT INTO count_changes_unfolded (seq)
-  SELECT $10 WHERE cardinality($3::int4[]) + cardinality($7::text[]) > 0
+  SELECT $5 WHERE cardinality($6::int4[]) + cardinality($10::text[]) > 0
   RETURNING 1
 ), rejected AS (
   INSERT INTO rejected_events (batch_seq, item_index, source, event_id, code, reason, payload)
-  SELECT $10, i, s, e, co, re, p
-  FROM unnest($11::int4[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bytea[])
-       AS u(i, s, e, co, re, p)
+  SELECT q, i, s, e, co, re, p
+  FROM unnest($13::int8[], $14::int4[], $15::text[], $16::text[], $17::text[], $18::text[],
+              $19::bytea[]) AS u(q, i, s, e, co, re, p)
+  RETURNING 1
+), batches AS (
+  INSERT INTO ingest_batches (seq, stream_id, batch_id, accepted, duplicates, rejected, part, parts)
+  SELECT q, st, b::numeric, a, d, x, pa, ps
+  FROM unnest($20::int8[], $21::text[], $22::text[], $23::int4[], $24::int4[], $25::int4[],
+              $26::int4[], $27::int4[]) AS u(q, st, b, a, d, x, pa, ps)
   RETURNING 1
 )
-INSERT INTO ingest_batches (seq, stream_id, batch_id, accepted, duplicates, rejected, part, parts)
-SELECT $10, $17, $18::numeric, $19, $20, $21, $24, $25
-FROM (SELECT pg_notify('sonar_counts', $10::text)) AS notify
-RETURNING (SELECT count(*) FROM new_clients))sql";
+SELECT (SELECT count(*) FROM new_clients), (SELECT count(*) FROM batches)
+FROM (SELECT pg_notify('sonar_counts', $5::text)) AS notify)sql";
 
 }  // namespace
 
@@ -170,6 +182,7 @@ void PrepareBatchSession(pqxx::connection& conn) {
   // session 7's experiment with a hash key on clients; BENCHMARKS.md).
   pqxx::nontransaction(conn).exec0("SET jit = off");
   conn.prepare(kNextSeqName, kNextSeq);
+  conn.prepare(kMoreSeqsName, kMoreSeqs);
   conn.prepare(kLockClientsName, kLockClients);
   conn.prepare(kInsertEventsName, std::string(kInsertEventsNew) + kInsertEventsIfNew);
   conn.prepare(kSelectEventsName, kSelectEvents);
@@ -233,12 +246,15 @@ void FieldBytes(const pqxx::field& field, std::string& out) {
   out.assign(blob.get(), blob.size());
 }
 
-// The events as parallel arrays, in the column order of kInsertEventsNew.
+// The events as parallel arrays, in the column order of kInsertEventsNew; `seqs` by part,
+// `parts` each event's part (empty: all of part 0).
 struct EventArrays {
   BinaryArray s{PgElement::kText}, e{PgElement::kText}, c{PgElement::kText}, t{PgElement::kInt8},
-      k{PgElement::kInt2}, m{PgElement::kText}, r{PgElement::kInt2};
-  explicit EventArrays(std::span<const core::Event> events) {
-    for (const core::Event& ev : events) {
+      k{PgElement::kInt2}, m{PgElement::kText}, r{PgElement::kInt2}, q{PgElement::kInt8};
+  EventArrays(std::span<const core::Event> events, std::span<const int64_t> seqs,
+              std::span<const uint32_t> parts) {
+    for (size_t i = 0; i < events.size(); ++i) {
+      const core::Event& ev = events[i];
       s.Add(ev.source);
       e.Add(ev.event_id);
       c.Add(ev.client_ref);
@@ -246,6 +262,7 @@ struct EventArrays {
       k.Add(static_cast<int64_t>(ev.kind));
       m.Add(ev.municipality_code);
       r.Add(static_cast<int64_t>(ev.registrant));
+      q.Add(seqs[parts.empty() ? 0 : parts[i]]);
     }
   }
 };
@@ -254,7 +271,19 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
  public:
   PgBatchTransaction(PgConnection& connection, pqxx::connection& conn)
       : connection_(connection), tx_(conn) {
-    seq_ = tx_.exec_prepared(kNextSeqName)[0][0].as<int64_t>();
+    seqs_.push_back(tx_.exec_prepared(kNextSeqName)[0][0].as<int64_t>());
+  }
+
+  absl::Status SetParts(size_t parts) override {
+    return Guard([&]() -> absl::Status {
+      if (parts <= seqs_.size()) return absl::OkStatus();
+      if (seqs_.size() != 1) return absl::InternalError("SetParts called twice");
+      for (const auto& row : tx_.exec_prepared(kMoreSeqsName, static_cast<int>(parts))) {
+        seqs_.push_back(row[0].as<int64_t>());
+      }
+      if (seqs_.size() != parts) return absl::InternalError("ingest_batches: too few seqs");
+      return absl::OkStatus();
+    });
   }
 
   absl::StatusOr<std::vector<std::vector<core::Event>>> LockHistories(
@@ -279,14 +308,15 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
   }
 
   absl::StatusOr<std::vector<std::optional<core::Event>>> InsertEvents(
-      std::span<const core::Event> events) override {
+      std::span<const core::Event> events, std::span<const uint32_t> parts) override {
     return Guard([&]() -> absl::StatusOr<std::vector<std::optional<core::Event>>> {
       std::vector<std::optional<core::Event>> out(events.size());
       if (events.empty()) return out;
-      EventArrays a(events);
+      if (auto s = CheckParts(parts, events.size()); !s.ok()) return s;
+      EventArrays a(events, seqs_, parts);
       const pqxx::result inserted_rows =
           tx_.exec_prepared(kInsertEventsName, a.s.Param(), a.e.Param(), a.c.Param(), a.t.Param(),
-                            a.k.Param(), a.m.Param(), a.r.Param(), seq_);
+                            a.k.Param(), a.m.Param(), a.r.Param(), a.q.Param());
       if (inserted_rows.size() == events.size()) return out;
       // Views into inserted_rows, which lives until the end of this function.
       std::unordered_set<EventKey, EventKeyHash> inserted;
@@ -392,15 +422,23 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
     });
   }
 
-  absl::Status InsertNewEvents(std::span<const core::Event* const> events) override {
+  absl::Status InsertNewEvents(std::span<const core::Event* const> events,
+                               std::span<const uint32_t> parts) override {
     return Guard([&]() -> absl::Status {
       if (events.empty()) return absl::OkStatus();
-      std::vector<const core::Event*> sorted(events.begin(), events.end());
-      std::sort(sorted.begin(), sorted.end(), [](const core::Event* a, const core::Event* b) {
-        return std::tie(a->source, a->event_id) < std::tie(b->source, b->event_id);
+      if (auto s = CheckParts(parts, events.size()); !s.ok()) return s;
+      // (event, its part's seq), sorted by key.
+      std::vector<std::pair<const core::Event*, int64_t>> sorted;
+      sorted.reserve(events.size());
+      for (size_t i = 0; i < events.size(); ++i) {
+        sorted.emplace_back(events[i], seqs_[parts.empty() ? 0 : parts[i]]);
+      }
+      std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+        return std::tie(a.first->source, a.first->event_id) <
+               std::tie(b.first->source, b.first->event_id);
       });
       CopyText rows;
-      for (const core::Event* ev : sorted) {
+      for (const auto& [ev, seq] : sorted) {
         rows.Add(ev->source);
         rows.Add(ev->event_id);
         rows.Add(ev->client_ref);
@@ -408,7 +446,7 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
         rows.Add(static_cast<int64_t>(ev->kind));
         rows.Add(ev->municipality_code);
         rows.Add(static_cast<int64_t>(ev->registrant));
-        rows.Add(seq_);
+        rows.Add(seq);
         rows.EndRow();
       }
       try {
@@ -454,6 +492,8 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
 
   absl::Status Quarantine(std::span<const ingest::QuarantinedEvent> events) override {
     for (const ingest::QuarantinedEvent& e : events) {
+      if (e.part >= seqs_.size()) return absl::InternalError("quarantine: part out of range");
+      x_seq_.Add(seqs_[e.part]);
       x_index_.Add(int64_t{e.index});
       x_source_.Add(e.source);
       x_event_id_.Add(e.event_id);
@@ -466,20 +506,46 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
 
   absl::StatusOr<int64_t> Commit(const ingest::BatchMeta& meta, uint32_t accepted,
                                  uint32_t duplicates, uint32_t rejected) override {
+    const ingest::PartOutcome part{meta, accepted, duplicates, rejected};
+    return CommitGroup(std::span<const ingest::PartOutcome>(&part, 1));
+  }
+
+  absl::StatusOr<int64_t> CommitGroup(std::span<const ingest::PartOutcome> parts) override {
     return Guard([&]() -> absl::StatusOr<int64_t> {
+      if (parts.size() != seqs_.size()) {
+        return absl::InternalError("commit: not one outcome per part");
+      }
+      BinaryArray b_seq(PgElement::kInt8), b_stream(PgElement::kText), b_batch(PgElement::kText),
+          b_accepted(PgElement::kInt4), b_duplicates(PgElement::kInt4),
+          b_rejected(PgElement::kInt4), b_part(PgElement::kInt4), b_parts(PgElement::kInt4);
+      for (size_t p = 0; p < parts.size(); ++p) {
+        b_seq.Add(seqs_[p]);
+        b_stream.Add(parts[p].meta.stream_id);
+        b_batch.Add(std::to_string(parts[p].meta.batch_id));
+        b_accepted.Add(int64_t{parts[p].accepted});
+        b_duplicates.Add(int64_t{parts[p].duplicates});
+        b_rejected.Add(int64_t{parts[p].rejected});
+        b_part.Add(int64_t{parts[p].meta.part});
+        b_parts.Add(int64_t{parts[p].meta.parts});
+      }
       const pqxx::result finished = tx_.exec_prepared(
-          kFinishBatchName, history_refs_.Param(), history_blobs_.Param(), q_quarter_.Param(),
-          q_code_.Param(), q_cell_.Param(), q_n_.Param(), l_code_.Param(), l_cell_.Param(),
-          l_n_.Param(), seq_, x_index_.Param(), x_source_.Param(), x_event_id_.Param(),
-          x_code_.Param(), x_reason_.Param(), x_payload_.Param(), meta.stream_id,
-          std::to_string(meta.batch_id), accepted, duplicates, rejected, new_refs_.Param(),
-          new_blobs_.Param(), static_cast<int>(meta.part), static_cast<int>(meta.parts));
-      if (finished.size() != 1 || finished[0][0].as<int64_t>() != new_persons_) {
+          kFinishBatchName, history_refs_.Param(), history_blobs_.Param(), new_refs_.Param(),
+          new_blobs_.Param(), seqs_[0], q_quarter_.Param(), q_code_.Param(), q_cell_.Param(),
+          q_n_.Param(), l_code_.Param(), l_cell_.Param(), l_n_.Param(), x_seq_.Param(),
+          x_index_.Param(), x_source_.Param(), x_event_id_.Param(), x_code_.Param(),
+          x_reason_.Param(), x_payload_.Param(), b_seq.Param(), b_stream.Param(), b_batch.Param(),
+          b_accepted.Param(), b_duplicates.Param(), b_rejected.Param(), b_part.Param(),
+          b_parts.Param());
+      if (finished.size() != 1 ||
+          finished[0][1].as<int64_t>() != static_cast<int64_t>(parts.size())) {
+        return absl::InternalError("ingest_batches: not one row per part");
+      }
+      if (finished[0][0].as<int64_t>() != new_persons_) {
         // Not committed: the transaction is rolled back when it is destroyed.
         return absl::AbortedError(ingest::kNewPersonCreatedConcurrently);
       }
       tx_.commit();
-      return seq_;
+      return seqs_[0];
     });
   }
 
@@ -505,6 +571,16 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
     return absl::OkStatus();
   }
 
+  // Each event's part (empty: all of part 0) is one of the transaction's.
+  absl::Status CheckParts(std::span<const uint32_t> parts, size_t events) const {
+    if (parts.empty()) return absl::OkStatus();
+    if (parts.size() != events) return absl::InternalError("events: not one part per event");
+    for (uint32_t p : parts) {
+      if (p >= seqs_.size()) return absl::InternalError("events: part out of range");
+    }
+    return absl::OkStatus();
+  }
+
   template <typename F>
   auto Guard(F&& body) -> decltype(body()) {
     try {
@@ -519,7 +595,7 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
 
   PgConnection& connection_;
   pqxx::work tx_;
-  int64_t seq_ = 0;
+  std::vector<int64_t> seqs_;  // ingest_batches.seq of each part of the group; [0] its position
   std::vector<std::string> existing_;  // sorted: locked (or read) persons that have a row
   std::vector<uint32_t> versions_;     // optimistic: xmin of each existing_ row as read
   std::vector<Tid> places_;            // optimistic: ctid of each existing_ row as read
@@ -530,7 +606,7 @@ class PgBatchTransaction final : public ingest::BatchTransaction {
   BinaryArray q_quarter_{PgElement::kInt4}, q_code_{PgElement::kText}, q_cell_{PgElement::kInt2},
       q_n_{PgElement::kInt8};
   BinaryArray l_code_{PgElement::kText}, l_cell_{PgElement::kInt2}, l_n_{PgElement::kInt8};
-  BinaryArray x_index_{PgElement::kInt4}, x_source_{PgElement::kText},
+  BinaryArray x_seq_{PgElement::kInt8}, x_index_{PgElement::kInt4}, x_source_{PgElement::kText},
       x_event_id_{PgElement::kText}, x_code_{PgElement::kText}, x_reason_{PgElement::kText},
       x_payload_{PgElement::kBytea};
 };

@@ -346,12 +346,14 @@ class InterleavingStore final : public ingest::BatchStore {
                                            std::span<const std::vector<Event>> histories) override {
       return inner_->WriteHistoriesIfUnchanged(refs, histories);
     }
-    absl::Status InsertNewEvents(std::span<const Event* const> events) override {
-      return inner_->InsertNewEvents(events);
+    absl::Status SetParts(size_t parts) override { return inner_->SetParts(parts); }
+    absl::Status InsertNewEvents(std::span<const Event* const> events,
+                                 std::span<const uint32_t> parts) override {
+      return inner_->InsertNewEvents(events, parts);
     }
     absl::StatusOr<std::vector<std::optional<Event>>> InsertEvents(
-        std::span<const Event> events) override {
-      return inner_->InsertEvents(events);
+        std::span<const Event> events, std::span<const uint32_t> parts) override {
+      return inner_->InsertEvents(events, parts);
     }
     absl::Status StoreHistories(std::span<const std::string_view> refs,
                                 std::span<const std::vector<Event>> histories) override {
@@ -366,6 +368,9 @@ class InterleavingStore final : public ingest::BatchStore {
     absl::StatusOr<int64_t> Commit(const ingest::BatchMeta& meta, uint32_t a, uint32_t d,
                                    uint32_t r) override {
       return inner_->Commit(meta, a, d, r);
+    }
+    absl::StatusOr<int64_t> CommitGroup(std::span<const ingest::PartOutcome> parts) override {
+      return inner_->CommitGroup(parts);
     }
 
    private:
@@ -531,6 +536,83 @@ TEST(PgBatchStore, OptimisticBatchRetriesWithLocksWhenAKeyIsStoredForAnotherPers
   EXPECT_TRUE(verified->ok());
 }
 
+// Parts of different requests committed as one group: one transaction, but each part with its
+// own ingest_batches row (its own seq and figures), its events and rejections under that seq,
+// and one count_changes row for the transaction, on the optimistic path and, when a key turns
+// out to be stored for another person, on the locking one.
+TEST(PgBatchStore, GroupCommitsEachPartUnderItsOwnSeq) {
+  testing::TestDatabase db;
+  storage::PgBatchStore store(db.url());
+  ingest::BatchProcessor processor(store, core::ReferenceData::Builtin());
+  const std::string a = "PseudonymAbcdefgh0061", b = "PseudonymAbcdefgh0062";
+  auto payload = [](size_t i) { return "payload-" + std::to_string(i); };
+  auto group = [&](uint64_t first_batch, std::vector<std::vector<Event>> parts) {
+    std::vector<ingest::GroupPart> out;
+    for (size_t p = 0; p < parts.size(); ++p) {
+      out.push_back(
+          {Incoming(parts[p]), {"s", first_batch + p, static_cast<uint32_t>(p), 2}, payload, {}});
+    }
+    return out;
+  };
+  const Event a1 = Make("g1", a, At("2022-03-01"), EventKind::kTargetGroupEntered, "GM0654");
+  const Event a2 = Make("g2", a, At("2022-04-01"), EventKind::kClientRegistered, "GM0654",
+                        core::Registrant::kUwv);
+  const Event b1 = Make("g3", b, At("2022-03-05"), EventKind::kTargetGroupEntered, "GM0664");
+  Event unknown = b1;
+  unknown.event_id = "g4";
+  unknown.municipality_code = "GM9999";
+  auto first = processor.ProcessGroup(group(1, {{a1, a2}, {b1, unknown, a1}}), kNow);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].accepted, 2u);
+  EXPECT_EQ((*first)[1].accepted, 1u);
+  EXPECT_EQ((*first)[1].duplicates, 1u);  // a1, stored by the first part
+  ASSERT_EQ((*first)[1].rejections.size(), 1u);
+  EXPECT_EQ((*first)[1].rejections[0].index, 1u);
+  EXPECT_EQ((*first)[0].attempts, 1);  // optimistic
+  EXPECT_EQ((*first)[0].position, (*first)[1].position);
+  EXPECT_EQ(db.Scalar("SELECT string_agg(batch_id || ':' || accepted || '/' || duplicates || '/' "
+                      "|| rejected || ':' || part || '/' || parts, ' ' ORDER BY seq) "
+                      "FROM ingest_batches"),
+            "1:2/0/0:0/2 2:1/1/1:1/2");
+  const std::string seq1 = db.Scalar("SELECT seq FROM ingest_batches WHERE batch_id = 1");
+  const std::string seq2 = db.Scalar("SELECT seq FROM ingest_batches WHERE batch_id = 2");
+  EXPECT_NE(seq1, seq2);
+  EXPECT_EQ(seq1, std::to_string((*first)[0].position));
+  EXPECT_EQ(db.Scalar("SELECT string_agg(event_id || ':' || batch_seq, ' ' ORDER BY event_id) "
+                      "FROM events"),
+            "g1:" + seq1 + " g2:" + seq1 + " g3:" + seq2);
+  EXPECT_EQ(db.Scalar("SELECT batch_seq || ':' || item_index || ':' || code || ':' || "
+                      "encode(payload, 'escape') FROM rejected_events"),
+            seq2 + ":1:unknown_municipality:payload-1");
+  EXPECT_EQ(db.Scalar("SELECT string_agg(seq::text, ' ') FROM count_changes"), seq1);
+
+  // A key of the second part is stored for another person: the optimistic attempt fails on it,
+  // and the group is committed on the locking path, each part still under its own seq.
+  const Event stolen = Make("g3", a, At("2022-03-05"), EventKind::kTargetGroupEntered, "GM0664");
+  const Event a3 = Make("g5", a, At("2022-06-01"), EventKind::kProfileCompleted);
+  const Event c1 = Make("g6", "PseudonymAbcdefgh0063", At("2022-06-01"),
+                        EventKind::kTargetGroupEntered, "GM0677");  // b, who holds g3, is not read
+  auto second = processor.ProcessGroup(group(3, {{c1}, {stolen, a3}}), kNow);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ((*second)[0].attempts, 2);
+  EXPECT_EQ((*second)[0].accepted, 1u);
+  EXPECT_EQ((*second)[1].accepted, 1u);
+  ASSERT_EQ((*second)[1].rejections.size(), 1u);
+  EXPECT_EQ((*second)[1].rejections[0].code, "conflict");
+  const std::string seq3 = db.Scalar("SELECT seq FROM ingest_batches WHERE batch_id = 3");
+  const std::string seq4 = db.Scalar("SELECT seq FROM ingest_batches WHERE batch_id = 4");
+  EXPECT_EQ(db.Scalar("SELECT batch_seq FROM events WHERE event_id = 'g6'"), seq3);
+  EXPECT_EQ(db.Scalar("SELECT batch_seq FROM events WHERE event_id = 'g5'"), seq4);
+  EXPECT_EQ(db.Scalar("SELECT batch_seq FROM rejected_events WHERE code = 'conflict'"), seq4);
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM count_changes"), "2");
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM ingest_batches"), "4");
+  EXPECT_EQ(LiveCounts(db.url()), RecomputeFromEvents(db.url()));
+  auto verified = storage::VerifyCounters(db.url());
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_TRUE(verified->ok());
+}
+
 // EXPLAIN's text for a statement on `conn`, one line per plan node.
 std::string PlanOf(pqxx::connection& conn, const std::string& statement) {
   std::string plan;
@@ -603,6 +685,10 @@ TEST(PgBatchStore, SessionPlansOnceByTheKeysWhateverTheStatisticsSaidBefore) {
 // Every statement of a batch session, planned while its tables are empty (a new deployment's
 // first batch), finds its rows by a key or a ctid: none scans `clients` or `events`.
 TEST(PgBatchStore, SessionStatementsNeverScanATable) {
+  // sonar_finish_batch's 27 parameters: four arrays, the seq, 22 arrays.
+  static constexpr char kFinishArgs[] =
+      "('{}', '{}', '{}', '{}', 1, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', "
+      "'{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')";
   testing::TestDatabase db;
   pqxx::connection conn(db.url());
   storage::PrepareBatchSession(conn);
@@ -610,11 +696,10 @@ TEST(PgBatchStore, SessionStatementsNeverScanATable) {
       {"sonar_lock_clients", "('{}')"},
       {"sonar_read_clients", "('{}')"},
       {"sonar_write_clients", "('{}', '{}', '{}', '{}')"},
-      {"sonar_insert_events", "('{}', '{}', '{}', '{}', '{}', '{}', '{}', 1)"},
+      {"sonar_insert_events", "('{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')"},
+      {"sonar_more_seqs", "(2)"},
       {"sonar_select_events", "('{}', '{}')"},
-      {"sonar_finish_batch",
-       "('{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', 1, '{}', '{}', '{}', '{}', '{}', "
-       "'{}', 's', 1, 0, 0, 0, '{}', '{}', 0, 1)"},
+      {"sonar_finish_batch", kFinishArgs},
   };
   for (const auto& [name, args] : statements) {
     conn.prepare_now(name);
@@ -630,10 +715,7 @@ TEST(PgBatchStore, SessionStatementsNeverScanATable) {
   EXPECT_NE(PlanOf(conn, "EXECUTE sonar_select_events('{}', '{}')").find("events_key"),
             std::string::npos);
   EXPECT_NE(
-      PlanOf(conn,
-             "EXECUTE sonar_finish_batch('{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', "
-             "'{}', 1, '{}', '{}', '{}', '{}', '{}', '{}', 's', 1, 0, 0, 0, '{}', '{}', 0, 1)")
-          .find("clients_pkey"),
+      PlanOf(conn, std::string("EXECUTE sonar_finish_batch") + kFinishArgs).find("clients_pkey"),
       std::string::npos);
 }
 

@@ -27,6 +27,9 @@ struct Db {
   core::LiveDeltas live;
   std::vector<QuarantinedEvent> quarantine;
   int64_t position = 0;
+  // Groups: each stored event's part, and the outcomes of every part committed.
+  std::map<std::pair<std::string, std::string>, uint32_t> event_part;
+  std::vector<PartOutcome> outcomes;
 };
 
 template <typename Map>
@@ -56,12 +59,25 @@ class FakeTransaction final : public BatchTransaction {
     return out;
   }
 
+  absl::Status SetParts(size_t parts) override {
+    EXPECT_EQ(parts_, 1u) << "SetParts twice";
+    parts_ = parts;
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<std::vector<std::optional<Event>>> InsertEvents(
-      std::span<const Event> events) override {
+      std::span<const Event> events, std::span<const uint32_t> parts) override {
+    EXPECT_TRUE(parts.empty() || parts.size() == events.size());
     std::vector<std::optional<Event>> out;
-    for (const Event& e : events) {
+    for (size_t i = 0; i < events.size(); ++i) {
+      const Event& e = events[i];
       auto [it, inserted] = db_.events.try_emplace({e.source, e.event_id}, e);
       out.push_back(inserted ? std::nullopt : std::optional<Event>(it->second));
+      if (inserted) {
+        const uint32_t part = parts.empty() ? 0 : parts[i];
+        EXPECT_LT(part, parts_);
+        db_.event_part[{e.source, e.event_id}] = part;
+      }
     }
     return out;
   }
@@ -87,12 +103,21 @@ class FakeTransaction final : public BatchTransaction {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<int64_t> Commit(const BatchMeta&, uint32_t, uint32_t, uint32_t) override;
+  absl::StatusOr<int64_t> Commit(const BatchMeta& meta, uint32_t accepted, uint32_t duplicates,
+                                 uint32_t rejected) override;
+
+  absl::StatusOr<int64_t> CommitGroup(std::span<const PartOutcome> parts) override {
+    EXPECT_EQ(parts.size(), parts_);
+    return CommitParts(parts);
+  }
 
  private:
+  absl::StatusOr<int64_t> CommitParts(std::span<const PartOutcome> parts);
+
   FakeStore& store_;
   Db db_;
   std::vector<std::string> locked_;
+  size_t parts_ = 1;
 };
 
 class FakeStore final : public BatchStore {
@@ -109,12 +134,20 @@ class FakeStore final : public BatchStore {
   bool Healthy() const override { return true; }
 
   Db db;
-  int begins = 0, abort_begins = 0, abort_commits = 0;  // abort_*: fail the next N with ABORTED
+  int begins = 0, commits = 0;
+  int abort_begins = 0, abort_commits = 0;  // abort_*: fail the next N with ABORTED
   int created_concurrently = 0;  // fail the next N commits: a new person was created meanwhile
   bool unavailable_begin = false, unavailable_commit = false;
 };
 
-absl::StatusOr<int64_t> FakeTransaction::Commit(const BatchMeta&, uint32_t, uint32_t, uint32_t) {
+absl::StatusOr<int64_t> FakeTransaction::Commit(const BatchMeta& meta, uint32_t accepted,
+                                                uint32_t duplicates, uint32_t rejected) {
+  EXPECT_EQ(parts_, 1u);
+  const PartOutcome part{meta, accepted, duplicates, rejected};
+  return CommitParts(std::span<const PartOutcome>(&part, 1));
+}
+
+absl::StatusOr<int64_t> FakeTransaction::CommitParts(std::span<const PartOutcome> parts) {
   if (store_.abort_commits > 0) {
     --store_.abort_commits;
     return absl::AbortedError("deadlock detected");
@@ -124,6 +157,8 @@ absl::StatusOr<int64_t> FakeTransaction::Commit(const BatchMeta&, uint32_t, uint
     return absl::AbortedError(kNewPersonCreatedConcurrently);
   }
   if (store_.unavailable_commit) return absl::UnavailableError("commit outcome unknown");
+  db_.outcomes.insert(db_.outcomes.end(), parts.begin(), parts.end());
+  ++store_.commits;
   db_.position = store_.db.position + 1;
   store_.db = std::move(db_);
   return store_.db.position;
@@ -365,6 +400,131 @@ TEST(BatchProcessorTest, ReverseOrderAcrossBatchesGivesTheSameDeltas) {
     EXPECT_EQ(reversed.db.histories[kAnn][i].event_id, in_order.db.histories[kAnn][i].event_id);
   }
   EXPECT_EQ(reversed.db.quarter, Expected(events));
+}
+
+// Parts committed as one group: one transaction, and each part's outcome what it would have been
+// had the parts been committed alone, one after the other: a key stored by an earlier part is a
+// duplicate (same content) or a conflict (other content) in a later one; rejections keep their
+// positions in their own requests; the database ends the same.
+TEST(BatchProcessorTest, GroupCommitsPartsAsIfOneAfterTheOther) {
+  const std::vector<Event> e = AnnAndBob();
+  Event conflicting = e[0];
+  conflicting.registrant = Registrant::kGemeente;
+  Event unknown = e[4];
+  unknown.event_id = "b-x";
+  unknown.municipality_code = "GM9999";
+  struct Part {
+    std::vector<Event> events;
+    std::vector<uint32_t> request_index;
+  };
+  const std::vector<Part> parts = {
+      {{e[0], e[1]}, {}},
+      {{e[0], e[4], unknown}, {}},
+      {{conflicting, e[2], e[3]}, {7, 8, 9}},  // a part of a larger request
+  };
+  auto payload = [](uint64_t batch) {
+    return
+        [batch](size_t i) { return "payload-" + std::to_string(batch) + "-" + std::to_string(i); };
+  };
+
+  FakeStore alone;
+  std::vector<BatchResult> want;
+  {
+    BatchProcessor processor(alone, core::ReferenceData::Builtin());
+    for (size_t p = 0; p < parts.size(); ++p) {
+      auto r = processor.Process(Batch(parts[p].events), BatchMeta{"s", p + 1}, kNow,
+                                 payload(p + 1), parts[p].request_index);
+      ASSERT_TRUE(r.ok()) << r.status();
+      want.push_back(*r);
+    }
+  }
+  FakeStore grouped;
+  BatchProcessor processor(grouped, core::ReferenceData::Builtin());
+  std::vector<GroupPart> group;
+  for (size_t p = 0; p < parts.size(); ++p) {
+    group.push_back({Batch(parts[p].events), BatchMeta{"s", p + 1, static_cast<uint32_t>(p), 5},
+                     payload(p + 1), parts[p].request_index});
+  }
+  auto got = processor.ProcessGroup(std::move(group), kNow);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), parts.size());
+  EXPECT_EQ(grouped.commits, 1);
+  EXPECT_EQ(alone.commits, 3);
+  for (size_t p = 0; p < parts.size(); ++p) {
+    EXPECT_EQ((*got)[p].accepted, want[p].accepted) << p;
+    EXPECT_EQ((*got)[p].duplicates, want[p].duplicates) << p;
+    EXPECT_EQ(CodesOf((*got)[p]), CodesOf(want[p])) << p;
+    EXPECT_EQ((*got)[p].position, 1);
+  }
+  // What those outcomes are.
+  EXPECT_EQ((*got)[0].accepted, 2u);
+  EXPECT_EQ((*got)[1].accepted, 1u);
+  EXPECT_EQ((*got)[1].duplicates, 1u);
+  EXPECT_EQ(CodesOf((*got)[1]), (Codes{{2, "unknown_municipality"}}));
+  EXPECT_EQ((*got)[2].accepted, 2u);
+  EXPECT_EQ(CodesOf((*got)[2]), (Codes{{7, "conflict"}}));
+
+  EXPECT_EQ(grouped.db.events.size(), alone.db.events.size());
+  ASSERT_EQ(grouped.db.histories.size(), alone.db.histories.size());
+  for (const auto& [ref, history] : alone.db.histories) {
+    const std::vector<Event>& other = grouped.db.histories.at(ref);
+    ASSERT_EQ(other.size(), history.size()) << ref;
+    for (size_t i = 0; i < history.size(); ++i) {
+      EXPECT_TRUE(other[i].SameContent(history[i])) << ref << " " << i;
+    }
+  }
+  EXPECT_EQ(grouped.db.quarter, alone.db.quarter);
+  EXPECT_EQ(grouped.db.live, alone.db.live);
+  EXPECT_EQ(grouped.db.quarter, Expected(e));
+  // Each stored event and each rejection belongs to its part, with that part's payload.
+  EXPECT_EQ(grouped.db.event_part.at({"sonar", "a-1"}), 0u);
+  EXPECT_EQ(grouped.db.event_part.at({"sonar", "b-1"}), 1u);
+  EXPECT_EQ(grouped.db.event_part.at({"sonar", "a-3"}), 2u);
+  EXPECT_EQ(grouped.db.event_part.at({"sonar", "a-4"}), 2u);
+  ASSERT_EQ(grouped.db.quarantine.size(), 2u);
+  EXPECT_EQ(grouped.db.quarantine[0].part, 1u);
+  EXPECT_EQ(grouped.db.quarantine[0].index, 2u);
+  EXPECT_EQ(grouped.db.quarantine[0].payload, "payload-2-2");
+  EXPECT_EQ(grouped.db.quarantine[1].part, 2u);
+  EXPECT_EQ(grouped.db.quarantine[1].index, 7u);
+  EXPECT_EQ(grouped.db.quarantine[1].payload, "payload-3-7");
+  // One outcome per part, in order, with the part's own figures.
+  ASSERT_EQ(grouped.db.outcomes.size(), 3u);
+  for (size_t p = 0; p < parts.size(); ++p) {
+    EXPECT_EQ(grouped.db.outcomes[p].meta.batch_id, p + 1);
+    EXPECT_EQ(grouped.db.outcomes[p].meta.part, p);
+    EXPECT_EQ(grouped.db.outcomes[p].accepted, want[p].accepted);
+    EXPECT_EQ(grouped.db.outcomes[p].duplicates, want[p].duplicates);
+    EXPECT_EQ(grouped.db.outcomes[p].rejected, want[p].rejections.size());
+  }
+}
+
+// A group's transaction is all or nothing, and is retried as a whole.
+TEST(BatchProcessorTest, GroupIsRetriedWholeAndFailsWhole) {
+  const std::vector<Event> e = AnnAndBob();
+  auto group = [&] {
+    std::vector<GroupPart> parts;
+    parts.push_back({Batch({e[0], e[1]}), BatchMeta{"s", 1}, Payload, {}});
+    parts.push_back({Batch({e[4]}), BatchMeta{"s", 2}, Payload, {}});
+    return parts;
+  };
+  FakeStore store;
+  store.abort_commits = 1;
+  BatchProcessor processor(store, core::ReferenceData::Builtin());
+  auto r = processor.ProcessGroup(group(), kNow);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)[0].attempts, 2);
+  EXPECT_EQ((*r)[1].attempts, 2);
+  EXPECT_EQ((*r)[0].accepted + (*r)[1].accepted, 3u);
+  EXPECT_EQ(store.commits, 1);
+
+  FakeStore down;
+  down.unavailable_commit = true;
+  BatchProcessor other(down, core::ReferenceData::Builtin());
+  auto failed = other.ProcessGroup(group(), kNow);
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(down.db.events.empty());
+  EXPECT_TRUE(down.db.outcomes.empty());
 }
 
 }  // namespace

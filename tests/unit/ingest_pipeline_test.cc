@@ -10,6 +10,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace sonar::ingest {
@@ -28,10 +29,14 @@ struct SharedDb {
   std::map<std::string, std::vector<Event>> histories;
   std::map<std::string, std::set<int>> workers_by_ref;  // who locked each person
   std::vector<QuarantinedEvent> quarantine;
-  std::vector<BatchMeta> commits;
+  std::vector<BatchMeta> commits;  // one per part
+  int transactions = 0;            // committed
+  std::condition_variable gate_cv;
+  bool gate_closed = false;  // LockHistories waits while it is closed
   int64_t position = 0;
   std::set<int> unavailable_workers;
   int aborts_left = 0;  // Commits that fail with ABORTED (a serialization failure) first
+  bool groups = false;  // the stores commit groups of parts
 };
 
 class SharedTransaction final : public BatchTransaction {
@@ -40,7 +45,8 @@ class SharedTransaction final : public BatchTransaction {
 
   absl::StatusOr<std::vector<std::vector<Event>>> LockHistories(
       std::span<const std::string_view> refs) override {
-    std::lock_guard lock(db_.mu);
+    std::unique_lock lock(db_.mu);
+    db_.gate_cv.wait(lock, [&] { return !db_.gate_closed; });
     std::vector<std::vector<Event>> out;
     for (std::string_view view : refs) {
       const std::string ref(view);
@@ -51,7 +57,7 @@ class SharedTransaction final : public BatchTransaction {
   }
 
   absl::StatusOr<std::vector<std::optional<Event>>> InsertEvents(
-      std::span<const Event> events) override {
+      std::span<const Event> events, std::span<const uint32_t> /*parts*/) override {
     std::lock_guard lock(db_.mu);
     std::vector<std::optional<Event>> out;
     for (const Event& e : events) {
@@ -77,7 +83,25 @@ class SharedTransaction final : public BatchTransaction {
     return absl::OkStatus();
   }
 
+  absl::Status SetParts(size_t parts) override {
+    if (!db_.groups) return BatchTransaction::SetParts(parts);
+    parts_ = parts;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> CommitGroup(std::span<const PartOutcome> parts) override {
+    if (parts.size() != parts_) return absl::InternalError("not one outcome per part");
+    std::vector<BatchMeta> metas;
+    for (const PartOutcome& p : parts) metas.push_back(p.meta);
+    return CommitParts(metas);
+  }
+
   absl::StatusOr<int64_t> Commit(const BatchMeta& meta, uint32_t, uint32_t, uint32_t) override {
+    return CommitParts({meta});
+  }
+
+ private:
+  absl::StatusOr<int64_t> CommitParts(const std::vector<BatchMeta>& metas) {
     std::lock_guard lock(db_.mu);
     if (db_.unavailable_workers.count(worker_) != 0) {
       return absl::UnavailableError("commit outcome unknown");
@@ -89,16 +113,17 @@ class SharedTransaction final : public BatchTransaction {
     for (const Event& e : inserted_) db_.events.try_emplace({e.source, e.event_id}, e);
     for (auto& [ref, h] : histories_) db_.histories[ref] = h;
     db_.quarantine.insert(db_.quarantine.end(), quarantine_.begin(), quarantine_.end());
-    db_.commits.push_back(meta);
+    db_.commits.insert(db_.commits.end(), metas.begin(), metas.end());
+    ++db_.transactions;
     return ++db_.position;
   }
 
- private:
   SharedDb& db_;
   int worker_;
   std::vector<Event> inserted_;
   std::map<std::string, std::vector<Event>> histories_;
   std::vector<QuarantinedEvent> quarantine_;
+  size_t parts_ = 1;
 };
 
 class SharedStore final : public BatchStore {
@@ -145,11 +170,14 @@ struct Outcomes {
   }
 };
 
-std::unique_ptr<IngestPipeline> Pipeline(SharedDb& db, int workers) {
+std::unique_ptr<IngestPipeline> Pipeline(SharedDb& db, int workers, size_t max_group_events = 0) {
   return std::make_unique<IngestPipeline>(
       [&db](int w) { return std::make_unique<SharedStore>(db, w); }, core::ReferenceData::Builtin(),
       [] { return kNow; },
-      PipelineOptions{.workers = workers, .queue_capacity = 16, .max_attempts = 3});
+      PipelineOptions{.workers = workers,
+                      .queue_capacity = 16,
+                      .max_attempts = 3,
+                      .max_group_events = max_group_events});
 }
 
 TEST(IngestPipeline, SplitBatchAcksOnceWithResultsInRequestOrder) {
@@ -305,6 +333,75 @@ TEST(IngestPipeline, ManyBatchesEachAckedOnce) {
   }
   std::lock_guard lock(db.mu);
   for (const auto& [ref, h] : db.histories) EXPECT_EQ(h.size(), 10u) << ref;
+}
+
+// A worker commits the parts queued for it together while they hold at most max_group_events
+// events; each batch is still acknowledged with its own result, and a group that fails fails
+// every batch in it (none is acknowledged as stored).
+TEST(IngestPipeline, QueuedPartsAreCommittedTogetherUpToTheGroupSize) {
+  for (bool groups : {true, false}) {
+    SharedDb db;
+    db.groups = groups;
+    auto pipeline = Pipeline(db, 1, /*max_group_events=*/6);
+    Outcomes outcomes;
+    auto submit = [&](int batch, int events) {
+      std::vector<IncomingEvent> in;
+      for (int i = 0; i < events; ++i) {
+        Event e = Make("person-reference-" + std::to_string(batch),
+                       "b" + std::to_string(batch) + "-" + std::to_string(i));
+        in.push_back({e, std::nullopt, e.source, e.event_id});
+      }
+      if (batch == 3) in.push_back(in.front());  // a duplicate within the batch
+      ASSERT_TRUE(
+          pipeline->Submit(in, {"s", static_cast<uint64_t>(batch)}, nullptr, outcomes.Collector()));
+    };
+    {
+      std::lock_guard lock(db.mu);
+      db.gate_closed = true;  // the worker stops in the first batch's LockHistories
+    }
+    submit(1, 2);
+    // Wait until the worker has taken batch 1, so that the others queue behind it.
+    for (int i = 0; i < 1000 && pipeline->Stats().queued > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    submit(2, 2);  // batches 2-4 (6 events) form one group
+    submit(3, 1);  // and its duplicate: 2 events
+    submit(4, 2);
+    submit(5, 2);  // beyond 6 events: the next group
+    {
+      std::lock_guard lock(db.mu);
+      db.gate_closed = false;
+    }
+    db.gate_cv.notify_all();
+    ASSERT_TRUE(outcomes.WaitFor(5));
+    pipeline->Shutdown();
+    std::lock_guard lock(db.mu);
+    if (!groups) {
+      // A store that commits one part per transaction: the group fails, every batch in it is
+      // refused (never acknowledged as stored), and what follows is committed alone.
+      int failed = 0;
+      for (const auto& r : outcomes.results) failed += r.ok() ? 0 : 1;
+      EXPECT_EQ(failed, 3);
+      EXPECT_EQ(db.transactions, 2);
+      EXPECT_EQ(db.commits.size(), 2u);
+      continue;
+    }
+    int accepted = 0;
+    for (const auto& r : outcomes.results) {
+      ASSERT_TRUE(r.ok()) << r.status();
+      accepted += static_cast<int>(r->accepted);
+    }
+    EXPECT_EQ(accepted, 9);
+    EXPECT_EQ(db.transactions, 3);  // {1}, {2, 3, 4}, {5}
+    ASSERT_EQ(db.commits.size(), 5u);
+    std::vector<uint64_t> order;
+    for (const BatchMeta& m : db.commits) order.push_back(m.batch_id);
+    EXPECT_EQ(order, (std::vector<uint64_t>{1, 2, 3, 4, 5}));
+    int duplicates = 0;
+    for (const auto& r : outcomes.results) duplicates += static_cast<int>(r->duplicates);
+    EXPECT_EQ(duplicates, 1);
+    EXPECT_EQ(db.events.size(), 9u);
+  }
 }
 
 }  // namespace
