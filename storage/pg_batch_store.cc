@@ -167,12 +167,12 @@ void PrepareBatchSession(pqxx::connection& conn) {
   // One plan per statement and connection (generic plans), made at its first execution and made
   // again only when PostgreSQL invalidates it (an ANALYZE, a schema change): planning a part's
   // statements for its arrays cost PostgreSQL 1.6-2.4 us per event, 7-9% of its work (session
-  // 12, BENCHMARKS.md). Every statement here finds its rows by a key (the
-  // persons by `clients_pkey` or by ctid, the events by their key), and a generic plan made while
-  // the statistics said a table was small (an autovacuum ANALYZE of a new deployment's first
-  // rows) could instead scan it whole, and keep doing so for every batch until the next ANALYZE
-  // (seen in session 4 under PostgreSQL's default plan cache mode: one ingest process committing
-  // about a batch a second). With sequential scans disabled the planner takes an index or a ctid
+  // 12, BENCHMARKS.md). Every statement here finds its rows by a key (the persons by
+  // `clients_pkey` or by ctid, the events by their key), and a generic plan made while the
+  // statistics said a table was small (an autovacuum ANALYZE of a new deployment's first rows)
+  // could instead scan it whole, and keep doing so for every batch until the next ANALYZE (seen
+  // in session 4 under PostgreSQL's default plan cache mode: one ingest process committing about
+  // a batch a second). With sequential scans disabled the planner takes an index or a ctid
   // whatever the statistics say; none of these statements has any reason to scan a table.
   pqxx::nontransaction(conn).exec0("SET plan_cache_mode = force_generic_plan");
   pqxx::nontransaction(conn).exec0("SET enable_seqscan = off");
