@@ -316,19 +316,14 @@ absl::StatusOr<std::vector<BatchResult>> BatchProcessor::Attempt(
   }
   if (auto s = txn.Quarantine(quarantine); !s.ok()) return s;
 
-  absl::StatusOr<int64_t> position;
-  if (parts.size() == 1) {
-    position = txn.Commit(*parts[0].meta, results[0].accepted, results[0].duplicates,
-                          static_cast<uint32_t>(results[0].rejections.size()));
-  } else {
-    std::vector<PartOutcome> outcomes;
-    outcomes.reserve(parts.size());
-    for (size_t p = 0; p < parts.size(); ++p) {
-      outcomes.push_back({*parts[p].meta, results[p].accepted, results[p].duplicates,
-                          static_cast<uint32_t>(results[p].rejections.size())});
-    }
-    position = txn.CommitGroup(outcomes);
+  // One outcome per part (a single part goes to Commit through CommitGroup's default).
+  std::vector<PartOutcome> outcomes;
+  outcomes.reserve(parts.size());
+  for (size_t p = 0; p < parts.size(); ++p) {
+    outcomes.push_back({*parts[p].meta, results[p].accepted, results[p].duplicates,
+                        static_cast<uint32_t>(results[p].rejections.size())});
   }
+  const absl::StatusOr<int64_t> position = txn.CommitGroup(outcomes);
   if (!position.ok()) return position.status();
   for (BatchResult& r : results) r.position = *position;
   return results;

@@ -80,6 +80,13 @@ std::map<std::pair<std::string, int>, int64_t> RecomputeFromEvents(const std::st
   return out;
 }
 
+// The stored counters pass the independent check (storage::VerifyCounters).
+void ExpectCountersVerified(const std::string& url) {
+  auto verified = storage::VerifyCounters(url);
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_TRUE(verified->ok()) << (verified->examples.empty() ? "" : verified->examples[0]);
+}
+
 TEST(PgBatchStore, CommitsAcceptsDuplicatesAndQuarantinesRejections) {
   testing::TestDatabase db;
   storage::PgBatchStore store(db.url());
@@ -302,9 +309,7 @@ TEST(PgBatchStore, ConcurrentWritersKeepCountersExact) {
                         "(SELECT municipality_code m, cell c, sum(n) s FROM live_counts_all "
                         "GROUP BY 1, 2) d USING (m, c) WHERE coalesce(f.s, 0) <> coalesce(d.s, 0)"),
               "0");
-    auto verified = storage::VerifyCounters(db.url());
-    ASSERT_TRUE(verified.ok()) << verified.status();
-    EXPECT_TRUE(verified->ok()) << (verified->examples.empty() ? "" : verified->examples[0]);
+    ExpectCountersVerified(db.url());
   }
 }
 
@@ -427,9 +432,7 @@ TEST(PgBatchStore, NewPersonCreatedConcurrentlyIsRetriedWithTheirHistory) {
     EXPECT_EQ(live, RecomputeFromEvents(db.url()));
     ASSERT_EQ(live.size(), 1u);
     EXPECT_EQ((live.at({"GM0654", static_cast<int>(core::Cell::kUwvWithoutProfile)})), 1);
-    const auto report = storage::VerifyCounters(db.url());
-    ASSERT_TRUE(report.ok()) << report.status();
-    EXPECT_TRUE(report->ok());  // the stored history holds both events; counters add up
+    ExpectCountersVerified(db.url());  // the stored history holds both events
   }
 }
 
@@ -469,9 +472,7 @@ TEST(PgBatchStore, OptimisticBatchRetriesWithLocksWhenTheHistoryChangedMeanwhile
   ASSERT_EQ(live.size(), 1u);
   EXPECT_EQ((live.at({"GM0654", static_cast<int>(core::Cell::kUwvWithProfile)})), 1);
   EXPECT_EQ(live, RecomputeFromEvents(db.url()));
-  auto verified = storage::VerifyCounters(db.url());
-  ASSERT_TRUE(verified.ok()) << verified.status();
-  EXPECT_TRUE(verified->ok());
+  ExpectCountersVerified(db.url());
 }
 
 // Histories are read back from their bytea column in PostgreSQL's hex form, decoded by the store
@@ -503,9 +504,7 @@ TEST(PgBatchStore, HistoriesReadBackWhateverTheServersByteaOutput) {
     ASSERT_EQ(live.size(), 1u);
     EXPECT_EQ((live.at({"GM0664", static_cast<int>(core::Cell::kGemeenteWithoutProfile)})), 1);
     EXPECT_EQ(live, RecomputeFromEvents(db.url()));
-    auto verified = storage::VerifyCounters(db.url());
-    ASSERT_TRUE(verified.ok()) << verified.status();
-    EXPECT_TRUE(verified->ok());
+    ExpectCountersVerified(db.url());
   }
 }
 
@@ -531,9 +530,7 @@ TEST(PgBatchStore, OptimisticBatchRetriesWithLocksWhenAKeyIsStoredForAnotherPers
   EXPECT_EQ(second->rejections[0].code, "conflict");
   EXPECT_EQ(db.Scalar("SELECT client_ref FROM events WHERE event_id = 'k1'"), a);
   EXPECT_EQ(LiveCounts(db.url()), RecomputeFromEvents(db.url()));
-  auto verified = storage::VerifyCounters(db.url());
-  ASSERT_TRUE(verified.ok()) << verified.status();
-  EXPECT_TRUE(verified->ok());
+  ExpectCountersVerified(db.url());
 }
 
 // Parts of different requests committed as one group: one transaction, but each part with its
@@ -608,9 +605,7 @@ TEST(PgBatchStore, GroupCommitsEachPartUnderItsOwnSeq) {
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM count_changes"), "2");
   EXPECT_EQ(db.Scalar("SELECT count(*) FROM ingest_batches"), "4");
   EXPECT_EQ(LiveCounts(db.url()), RecomputeFromEvents(db.url()));
-  auto verified = storage::VerifyCounters(db.url());
-  ASSERT_TRUE(verified.ok()) << verified.status();
-  EXPECT_TRUE(verified->ok());
+  ExpectCountersVerified(db.url());
 }
 
 // EXPLAIN's text for a statement on `conn`, one line per plan node.
