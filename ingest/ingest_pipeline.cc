@@ -121,6 +121,8 @@ PipelineStats IngestPipeline::Stats() const {
   s.events_duplicate = events_duplicate_.load();
   s.events_rejected = events_rejected_.load();
   s.parts_retried = parts_retried_.load();
+  s.parts_committed = parts_committed_.load();
+  s.transactions_committed = transactions_committed_.load();
   std::lock_guard lock(mu_);
   s.queued = queued_batches_;
   return s;
@@ -190,6 +192,7 @@ void IngestPipeline::RunWorker(int worker) {
       for (Job& job : live) parts.push_back(part_of(job));
       auto results = processor.ProcessGroup(std::move(parts), clock_());
       set_healthy(store->Healthy());
+      if (results.ok()) CountCommitted(live.size());
       for (size_t i = 0; i < live.size(); ++i) {
         if (results.ok()) {
           FinishPart(live[i], std::move((*results)[i]));
@@ -210,10 +213,16 @@ void IngestPipeline::RunWorker(int worker) {
       auto result = processor.Process(std::move(job.events), meta, clock_(), job.batch->payload_of,
                                       job.request_index);
       set_healthy(store->Healthy());
+      if (result.ok()) CountCommitted(1);
       FinishPart(job, std::move(result));
     }
   }
   set_healthy(false);
+}
+
+void IngestPipeline::CountCommitted(size_t parts) {
+  parts_committed_ += parts;
+  ++transactions_committed_;
 }
 
 void IngestPipeline::FinishPart(Job& job, absl::StatusOr<BatchResult> result) {

@@ -61,6 +61,11 @@ struct PipelineStats {
   // Committed parts that took more than one attempt: the optimistic attempt found a person or
   // key changed by another transaction (another ingest process), or locks contended.
   uint64_t parts_retried = 0;
+  // Committed parts, and the transactions that committed them: a worker commits the parts queued
+  // for it as one transaction (PipelineOptions::max_group_events), so parts per transaction shows
+  // how full the groups are.
+  uint64_t parts_committed = 0;
+  uint64_t transactions_committed = 0;
   size_t queued = 0;
 };
 
@@ -116,6 +121,8 @@ class IngestPipeline final {
   [[nodiscard]] std::vector<uint32_t> WorkerOf(const std::vector<IncomingEvent>& events) const;
   void RunWorker(int worker);
   void FinishPart(Job& job, absl::StatusOr<BatchResult> result);
+  // One transaction committed `parts` parts (for Stats).
+  void CountCommitted(size_t parts);
 
   const core::ReferenceData& reference_;
   StoreFactory factory_;
@@ -131,7 +138,7 @@ class IngestPipeline final {
   std::atomic<int> healthy_workers_{0};
   std::atomic<uint64_t> batches_committed_{0}, batches_failed_{0};
   std::atomic<uint64_t> events_accepted_{0}, events_duplicate_{0}, events_rejected_{0};
-  std::atomic<uint64_t> parts_retried_{0};
+  std::atomic<uint64_t> parts_retried_{0}, parts_committed_{0}, transactions_committed_{0};
 };
 
 }  // namespace sonar::ingest

@@ -161,6 +161,8 @@ int main(int argc, char** argv) {
         .Add("batches", s.batches_committed - last_stats.batches_committed)
         .Add("failed_batches", s.batches_failed - last_stats.batches_failed)
         .Add("retried_parts", s.parts_retried - last_stats.parts_retried)
+        .Add("parts", s.parts_committed - last_stats.parts_committed)
+        .Add("transactions", s.transactions_committed - last_stats.transactions_committed)
         .Add("accepted_total", s.events_accepted)
         .Add("duplicates_total", s.events_duplicate)
         .Add("rejected_total", s.events_rejected)

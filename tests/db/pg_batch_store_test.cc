@@ -858,6 +858,50 @@ TEST(PgBatchStore, PersonsKeyComparesPseudonymsBytewiseWhateverTheDatabasesColla
   EXPECT_EQ(LiveCounts(db.url()), RecomputeFromEvents(db.url()));
 }
 
+// Migration 0011: the pages of clients keep room for the next versions of their rows, so a
+// person's history update stays on the person's page (a HOT update: no new entry in clients_pkey,
+// no second page written) even when new persons filled the page. With full pages (the default
+// fillfactor) the rows of the first page move at their first update (checked).
+TEST(PgBatchStore, HistoryUpdatesStayOnTheirPersonsPage) {
+  testing::TestDatabase db;
+  EXPECT_EQ(db.Scalar("SELECT array_to_string(reloptions, ',') FROM pg_class "
+                      "WHERE oid = 'clients'::regclass"),
+            "fillfactor=70");
+  std::vector<std::string> refs;
+  for (int i = 0; i < 120; ++i) refs.push_back("PseudonymAbcdefgh" + std::to_string(1000 + i));
+  storage::PgBatchStore store(db.url());
+  ingest::BatchProcessor processor(store, core::ReferenceData::Builtin());
+  // New persons with three events each, in one batch: they fill the pages as far as allowed.
+  std::vector<Event> first;
+  for (const std::string& ref : refs) {
+    first.push_back(
+        Make("a" + ref, ref, At("2022-04-01"), EventKind::kTargetGroupEntered, "GM0654"));
+    first.push_back(Make("b" + ref, ref, At("2022-04-02"), EventKind::kClientRegistered, "GM0654",
+                         core::Registrant::kUwv));
+    first.push_back(Make("c" + ref, ref, At("2022-04-03"), EventKind::kProfileCompleted));
+  }
+  auto created = processor.Process(Incoming(first), {"test", 1}, kNow, nullptr);
+  ASSERT_TRUE(created.ok()) << created.status();
+  ASSERT_EQ(created->accepted, first.size());
+  const std::string blocks =
+      "SELECT string_agg(client_ref || ':' || (ctid::text::point)[0]::int, ' ' "
+      "ORDER BY client_ref) FROM clients";
+  const std::string before = db.Scalar(blocks);
+  ASSERT_NE(db.Scalar("SELECT count(DISTINCT (ctid::text::point)[0]) FROM clients"), "1");
+  // Then one more event each, three persons per transaction, as persons come in a stream.
+  for (size_t k = 0; k < refs.size(); k += 3) {
+    std::vector<Event> more;
+    for (size_t i = k; i < k + 3; ++i) {
+      more.push_back(Make("d" + refs[i], refs[i], At("2022-05-01"), EventKind::kProfileWithdrawn));
+    }
+    auto added = processor.Process(Incoming(more), {"test", 2 + k}, kNow, nullptr);
+    ASSERT_TRUE(added.ok()) << added.status();
+    ASSERT_EQ(added->accepted, 3u);
+  }
+  EXPECT_EQ(db.Scalar(blocks), before);
+  EXPECT_EQ(LiveCounts(db.url()), RecomputeFromEvents(db.url()));
+}
+
 // The locking transaction looks up the stored events of its conflicting keys; that must be one
 // probe of the key's index per key, never a scan of events (which the planner chose for a join
 // on the key's expression, in a database whose statistics still described a small table).

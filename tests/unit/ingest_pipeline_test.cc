@@ -384,6 +384,8 @@ TEST(IngestPipeline, QueuedPartsAreCommittedTogetherUpToTheGroupSize) {
       EXPECT_EQ(failed, 3);
       EXPECT_EQ(db.transactions, 2);
       EXPECT_EQ(db.commits.size(), 2u);
+      EXPECT_EQ(pipeline->Stats().transactions_committed, 2u);
+      EXPECT_EQ(pipeline->Stats().parts_committed, 2u);
       continue;
     }
     int accepted = 0;
@@ -394,6 +396,8 @@ TEST(IngestPipeline, QueuedPartsAreCommittedTogetherUpToTheGroupSize) {
     EXPECT_EQ(accepted, 9);
     EXPECT_EQ(db.transactions, 3);  // {1}, {2, 3, 4}, {5}
     ASSERT_EQ(db.commits.size(), 5u);
+    EXPECT_EQ(pipeline->Stats().transactions_committed, 3u);
+    EXPECT_EQ(pipeline->Stats().parts_committed, 5u);
     std::vector<uint64_t> order;
     for (const BatchMeta& m : db.commits) order.push_back(m.batch_id);
     EXPECT_EQ(order, (std::vector<uint64_t>{1, 2, 3, 4, 5}));
