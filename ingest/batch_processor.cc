@@ -310,9 +310,9 @@ absl::StatusOr<std::vector<BatchResult>> BatchProcessor::Attempt(
         static_cast<uint32_t>(info.request_index.empty() ? local : info.request_index[local]);
     const std::string echo_id = Printable(in.sent_event_id(), 128);
     results[p].rejections.push_back({index, echo_id, rejection.code, rejection.reason});
-    quarantine.push_back({p, index, Printable(in.sent_source(), 64), echo_id, rejection.code,
-                          rejection.reason,
-                          *info.payload_of ? (*info.payload_of)(index) : std::string()});
+    quarantine.push_back(
+        {p, index, Printable(in.sent_source(), 64), echo_id, rejection.code, rejection.reason,
+         *info.payload_of ? (*info.payload_of)(index, pseudonymizer_) : std::string()});
   }
   if (auto s = txn.Quarantine(quarantine); !s.ok()) return s;
 

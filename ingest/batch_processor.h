@@ -36,9 +36,12 @@ struct IncomingEvent {
   }
 };
 
+class Pseudonymizer;
+
 // The event at an index as received, for quarantine; called only for rejected events. It must
-// leave out any value that may never be stored (a BSN-like client_ref).
-using PayloadOf = std::function<std::string(size_t index)>;
+// leave out any value that may never be stored (a BSN-like client_ref), and with a
+// `pseudonymizer` (the processor's, when it has one) store a client_ref only as its pseudonym.
+using PayloadOf = std::function<std::string(size_t index, const Pseudonymizer* pseudonymizer)>;
 
 struct EventRejection {
   uint32_t index = 0;

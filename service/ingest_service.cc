@@ -386,8 +386,9 @@ bool IngestServiceImpl::Submit(const std::string& stream_id, std::shared_ptr<Are
   const uint64_t batch_id = parsed.batch_id();
   // Quarantine payloads are encoded only for rejected events, from the request, which the job
   // owns from here on.
-  ingest::PayloadOf payload_of = [owned = std::move(request)](size_t index) {
-    return QuarantinePayload(owned->request->events(static_cast<int>(index)));
+  ingest::PayloadOf payload_of = [owned = std::move(request)](
+                                     size_t index, const ingest::Pseudonymizer* pseudonymizer) {
+    return QuarantinePayload(owned->request->events(static_cast<int>(index)), pseudonymizer);
   };
   return pipeline_.Submit(
       std::move(events), {stream_id, batch_id}, std::move(payload_of),

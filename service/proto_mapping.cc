@@ -1,6 +1,7 @@
 #include "service/proto_mapping.h"
 
 #include "core/validation.h"
+#include "ingest/pseudonymizer.h"
 
 namespace sonar::service {
 namespace {
@@ -110,17 +111,21 @@ ingest::IncomingEvent DecodeEvent(const v1::Event& in) {
   return out;
 }
 
-std::string QuarantinePayload(const v1::Event& event) {
+std::string QuarantinePayload(const v1::Event& event, const ingest::Pseudonymizer* pseudonymizer) {
   const std::string& ref = event.client_ref();
   const bool pseudonym_shape = !core::LooksLikeBsn(ref) && ref.size() >= 16 && ref.size() <= 128 &&
                                std::all_of(ref.begin(), ref.end(), [](char c) {
                                  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
                                         c == '=' || c == '+' || c == '/' || c == '-';
                                });
-  if (pseudonym_shape) return event.SerializeAsString();
-  v1::Event redacted = event;
-  redacted.clear_client_ref();
-  return redacted.SerializeAsString();
+  if (pseudonym_shape && pseudonymizer == nullptr) return event.SerializeAsString();
+  v1::Event kept = event;
+  if (pseudonym_shape) {
+    kept.set_client_ref(pseudonymizer->Apply(ref));
+  } else {
+    kept.clear_client_ref();
+  }
+  return kept.SerializeAsString();
 }
 
 void ToProto(const ingest::BatchResult& result, uint64_t batch_id, v1::IngestResponse* out) {

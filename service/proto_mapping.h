@@ -18,8 +18,11 @@ namespace sonar::service {
 [[nodiscard]] ingest::IncomingEvent DecodeEvent(const v1::Event& event);
 
 // The event as kept in quarantine: serialized, with client_ref removed unless it is a valid
-// pseudonym (so a BSN or other personal value sent by mistake is never stored).
-[[nodiscard]] std::string QuarantinePayload(const v1::Event& event);
+// pseudonym (so a BSN or other personal value sent by mistake is never stored). With a
+// `pseudonymizer` the client_ref kept is its pseudonym, as in the rest of the database (so the
+// quarantine cannot link a pseudonym back to what the producer sent).
+[[nodiscard]] std::string QuarantinePayload(const v1::Event& event,
+                                            const ingest::Pseudonymizer* pseudonymizer = nullptr);
 
 void ToProto(const ingest::BatchResult& result, uint64_t batch_id, v1::IngestResponse* out);
 void ToProto(const core::RegionFigures& figures, bool with_municipalities, v1::RegionFigures* out);

@@ -60,8 +60,9 @@ TEST(LeastPrivilege, IngestRoleWritesEventsButCannotChangeSchemaOrReadPublicatio
   std::vector<ingest::IncomingEvent> events = {
       {Registered("lp-1"), std::nullopt, "sonar", "lp-1"},
       {std::nullopt, core::Rejection{"missing_kind", "x"}, "sonar", "lp-2"}};
-  auto result = processor.Process(events, {"lp", 1}, core::Instant{*core::ParseDate("2026-01-01")},
-                                  [](size_t) { return std::string("payload"); });
+  auto result = processor.Process(
+      events, {"lp", 1}, core::Instant{*core::ParseDate("2026-01-01")},
+      [](size_t, const ingest::Pseudonymizer*) { return std::string("payload"); });
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->accepted, 1u);
   // The counter folder runs as this role too: folding and pruning must not need more.

@@ -100,7 +100,9 @@ TEST(PgBatchStore, CommitsAcceptsDuplicatesAndQuarantinesRejections) {
            core::Registrant::kUwv),  // duplicate within the batch
       Make("a3", "123456789", At("2022-05-01"), EventKind::kProfileCompleted),  // BSN
   };
-  auto payload_of = [](size_t i) { return "payload-" + std::to_string(i); };
+  auto payload_of = [](size_t i, const ingest::Pseudonymizer*) {
+    return "payload-" + std::to_string(i);
+  };
   auto result = processor.Process(Incoming(events), {"test", 1}, kNow, payload_of);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->accepted, 2u);
@@ -148,7 +150,8 @@ TEST(PgBatchStore, EventsAreStoredExactlyAsAccepted) {
   };
   events[0].source = "upstream.a-1";
   auto result =
-      processor.Process(Incoming(events), {"exact", 7}, kNow, [](size_t) { return std::string(); });
+      processor.Process(Incoming(events), {"exact", 7}, kNow,
+                        [](size_t, const ingest::Pseudonymizer*) { return std::string(); });
   ASSERT_TRUE(result.ok()) << result.status();
   ASSERT_EQ(result->accepted, events.size());
   EXPECT_EQ(result->attempts, 1);
@@ -542,7 +545,9 @@ TEST(PgBatchStore, GroupCommitsEachPartUnderItsOwnSeq) {
   storage::PgBatchStore store(db.url());
   ingest::BatchProcessor processor(store, core::ReferenceData::Builtin());
   const std::string a = "PseudonymAbcdefgh0061", b = "PseudonymAbcdefgh0062";
-  auto payload = [](size_t i) { return "payload-" + std::to_string(i); };
+  auto payload = [](size_t i, const ingest::Pseudonymizer*) {
+    return "payload-" + std::to_string(i);
+  };
   auto group = [&](uint64_t first_batch, std::vector<std::vector<Event>> parts) {
     std::vector<ingest::GroupPart> out;
     for (size_t p = 0; p < parts.size(); ++p) {

@@ -298,6 +298,20 @@ TEST(IngestQuery, ClientRefsArePseudonymisedBeforeStorage) {
     ++checked;
   }
   EXPECT_EQ(checked, static_cast<int>(sent_refs.size()));
+  // The quarantine holds the rejected (conflicting) event with the pseudonym too: the one its
+  // stored namesake has, not the reference sent.
+  int quarantined = 0;
+  for (const auto& row : tx.exec("SELECT r.payload, e.client_ref FROM rejected_events r "
+                                 "JOIN events e USING (source, event_id)")) {
+    const pqxx::binarystring payload(row[0]);
+    v1::Event kept;
+    ASSERT_TRUE(kept.ParseFromString(payload.str()));
+    EXPECT_EQ(sent_refs.count(kept.client_ref()), 0u);
+    EXPECT_EQ(kept.client_ref(), row[1].as<std::string>());
+    EXPECT_EQ(kept.occurred_at().seconds(), again[0].occurred_at().seconds());
+    ++quarantined;
+  }
+  EXPECT_EQ(quarantined, 1);
   // The figures are the same as without pseudonymisation.
   const v1::LiveCounts live = GetLive(servers, "29");
   EXPECT_EQ(live.region().total().total_in_sonar(), 2671);

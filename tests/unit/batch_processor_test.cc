@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "ingest/pseudonymizer.h"
+
 namespace sonar::ingest {
 namespace {
 
@@ -188,7 +190,9 @@ Codes CodesOf(const BatchResult& r) {
   return out;
 }
 
-std::string Payload(size_t i) { return "payload-" + std::to_string(i); }
+std::string Payload(size_t i, const Pseudonymizer* /*pseudonymizer*/ = nullptr) {
+  return "payload-" + std::to_string(i);
+}
 
 absl::StatusOr<BatchResult> Ingest(FakeStore& store, const std::vector<IncomingEvent>& batch,
                                    int max_attempts = 5) {
@@ -290,6 +294,28 @@ TEST(BatchProcessorTest, ConflictAgainstStoredKeepsTheFirst) {
   EXPECT_EQ(store.db.events.at({"sonar", "a-1"}).occurred_at, events[0].occurred_at);
   EXPECT_EQ(store.db.histories[kAnn].size(), 1u);
   EXPECT_EQ(store.db.quarter, Expected({events[0], events[4]}));
+}
+
+// The quarantine is in the database too: a processor that pseudonymises hands its pseudonymizer
+// to whoever encodes the rejected event (service::QuarantinePayload keeps the pseudonym).
+TEST(BatchProcessorTest, QuarantinePayloadsAreEncodedWithTheProcessorsPseudonymizer) {
+  const auto pseudonymizer = Pseudonymizer::FromKey(std::string(32, 'k'));
+  ASSERT_TRUE(pseudonymizer.ok()) << pseudonymizer.status();
+  for (const Pseudonymizer* used : {static_cast<const Pseudonymizer*>(nullptr), &*pseudonymizer}) {
+    FakeStore store;
+    BatchProcessor processor(store, core::ReferenceData::Builtin(), 5, used);
+    Event unknown = AnnAndBob()[4];
+    unknown.municipality_code = "GM9999";
+    std::vector<const Pseudonymizer*> asked;
+    auto r = processor.Process(Batch({AnnAndBob()[0], unknown}), BatchMeta{"test", 1}, kNow,
+                               [&](size_t i, const Pseudonymizer* p) {
+                                 asked.push_back(p);
+                                 return Payload(i);
+                               });
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(CodesOf(*r), (Codes{{1, "unknown_municipality"}}));
+    EXPECT_EQ(asked, std::vector<const Pseudonymizer*>{used});
+  }
 }
 
 TEST(BatchProcessorTest, InvalidEventsAreRejectedAndTheRestCommits) {
@@ -423,8 +449,9 @@ TEST(BatchProcessorTest, GroupCommitsPartsAsIfOneAfterTheOther) {
       {{conflicting, e[2], e[3]}, {7, 8, 9}},  // a part of a larger request
   };
   auto payload = [](uint64_t batch) {
-    return
-        [batch](size_t i) { return "payload-" + std::to_string(batch) + "-" + std::to_string(i); };
+    return [batch](size_t i, const Pseudonymizer*) {
+      return "payload-" + std::to_string(batch) + "-" + std::to_string(i);
+    };
   };
 
   FakeStore alone;

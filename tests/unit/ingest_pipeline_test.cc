@@ -208,7 +208,8 @@ TEST(IngestPipeline, SplitBatchAcksOnceWithResultsInRequestOrder) {
 
   Outcomes outcomes;
   ASSERT_TRUE(pipeline->Submit(
-      batch, {"s1", 7}, [](size_t i) { return "payload-" + std::to_string(i); },
+      batch, {"s1", 7},
+      [](size_t i, const ingest::Pseudonymizer*) { return "payload-" + std::to_string(i); },
       outcomes.Collector()));
   ASSERT_TRUE(outcomes.WaitFor(1));
   pipeline->Shutdown();
