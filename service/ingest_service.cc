@@ -41,8 +41,12 @@ ArenaRequest::ArenaRequest()
 class IngestStreamReactor final
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  IngestStreamReactor(IngestServiceImpl& service, std::string stream_id)
-      : service_(service), stream_id_(std::move(stream_id)), started_(Clock::now()) {
+  IngestStreamReactor(IngestServiceImpl& service, grpc::CallbackServerContext* context,
+                      std::string stream_id)
+      : service_(service),
+        context_(context),
+        stream_id_(std::move(stream_id)),
+        started_(Clock::now()) {
     service_.Register(this);
     LogLine("stream_started").Add("stream_id", stream_id_).Info();
     std::lock_guard lock(mu_);
@@ -114,11 +118,22 @@ class IngestStreamReactor final
   }
 
   void OnDone() override {
+    // Finish may have been called by a pipeline worker still holding mu_ (OnBatchDone): wait
+    // until it has let go, or it would unlock a freed mutex. gRPC 1.51 runs OnDone of a reactor
+    // that is not inlineable on another thread, never inside Finish, so this cannot deadlock;
+    // and nothing takes mu_ once Finish was called but the service (StartDrain, WakeForBudget,
+    // under the service's lock, which Unregister below waits for).
+    { std::lock_guard lock(mu_); }
+    // A client that cancelled, or whose connection closed, never saw the status: log 1 then (a
+    // cancel usually shows first as a failed read, like a producer closing its stream).
+    const grpc::StatusCode code = final_code_ == grpc::StatusCode::OK && context_->IsCancelled()
+                                      ? grpc::StatusCode::CANCELLED
+                                      : final_code_;
     LogLine("stream_ended")
         .Add("stream_id", stream_id_)
         .Add("batches", batches_received_)
         .Add("acked", batches_acked_)
-        .Add("code", static_cast<int>(final_code_))
+        .Add("code", static_cast<int>(code))
         .Add("duration_ms",
              static_cast<int64_t>(
                  std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_)
@@ -152,7 +167,8 @@ class IngestStreamReactor final
       BatchDoneLocked(batch_id, events, submitted, std::move(status), std::move(response));
     }
     // The request is freed now; its bytes leave the budget (outside the lock: this wakes streams
-    // waiting for it, maybe this one). `this` may be gone once the lock is released.
+    // waiting for it, maybe this one). `this` may be gone once the lock is released (OnDone
+    // waits for it).
     service.ReleaseBytes(bytes);
   }
 
@@ -231,6 +247,7 @@ class IngestStreamReactor final
   }
 
   IngestServiceImpl& service_;
+  grpc::CallbackServerContext* const context_;  // gRPC's, valid until OnDone returns
   const std::string stream_id_;
   const Clock::time_point started_;
   std::mutex mu_;
@@ -279,7 +296,7 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* IngestServiceImpl::
                           "too many open ingest streams; retry with backoff"});
     }
   }
-  return new IngestStreamReactor(*this, "s" + std::to_string(next_stream_++));
+  return new IngestStreamReactor(*this, context, "s" + std::to_string(next_stream_++));
 }
 
 grpc::ServerUnaryReactor* IngestServiceImpl::IngestBatch(grpc::CallbackServerContext* context,

@@ -12,6 +12,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "service/scheduling.h"
 #include "service/sonarctl_ingest.h"
+#include "sonar/v1/ingest.grpc.pb.h"
 #include "sonar/v1/query.grpc.pb.h"
 #include "tests/support/process.h"
 #include "tests/support/server_process.h"
@@ -62,6 +63,55 @@ void ExpectJsonLinesWithoutRefs(const std::string& log, const std::vector<std::s
   for (const std::string& ref : refs) {
     ASSERT_EQ(log.find(ref), std::string::npos) << "a client_ref leaked into a log";
   }
+}
+
+// Operators tell from stream_ended's code how a stream ended: 0 when the producer closed it, 1
+// when it was cancelled (or its connection closed) after every batch was acknowledged.
+TEST(Binaries, StreamEndedSaysWhetherTheProducerClosedOrCancelled) {
+  testing::TestDatabase db;
+  Server ingest = Start("sonar-ingest", db.url());
+  auto stub = v1::IngestService::NewStub(
+      grpc::CreateChannel(ingest.addr, grpc::InsecureChannelCredentials()));
+  for (const bool cancel : {false, true}) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+    auto stream = stub->Ingest(&ctx);
+    v1::IngestRequest request;
+    request.set_batch_id(1);
+    v1::Event* e = request.add_events();
+    e->set_event_id(cancel ? "ended-cancelled" : "ended-closed");
+    e->set_source("sonar");
+    e->set_client_ref("StreamEndedTestPerson1");
+    e->mutable_occurred_at()->set_seconds(1651399200);
+    e->mutable_profile_completed();
+    ASSERT_TRUE(stream->Write(request));
+    v1::IngestResponse ack;
+    ASSERT_TRUE(stream->Read(&ack));
+    EXPECT_EQ(ack.accepted(), 1u);
+    if (cancel) {
+      ctx.TryCancel();
+      EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+    } else {
+      ASSERT_TRUE(stream->WritesDone());
+      EXPECT_TRUE(stream->Finish().ok());
+    }
+  }
+  // Both ends seen by the server before it drains (a drain would end a stream with 14).
+  std::vector<std::string> ended;
+  for (const auto until = std::chrono::steady_clock::now() + 10s;
+       ended.size() < 2 && std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(20ms);
+    ended.clear();
+    std::istringstream log(ReadFile(ingest.log));
+    for (std::string line; std::getline(log, line);) {
+      if (line.find("\"event\":\"stream_ended\"") != std::string::npos) ended.push_back(line);
+    }
+  }
+  ingest.process->Signal(SIGTERM);
+  ASSERT_EQ(ingest.process->Wait(20s), 0) << ReadFile(ingest.log);
+  ASSERT_EQ(ended.size(), 2u) << ReadFile(ingest.log);
+  EXPECT_NE(ended[0].find("\"code\":0,"), std::string::npos) << ended[0];
+  EXPECT_NE(ended[1].find("\"code\":1,"), std::string::npos) << ended[1];
 }
 
 TEST(Binaries, SeedEventsThroughSonarctlGiveTheSeedTable) {
