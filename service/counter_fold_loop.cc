@@ -14,6 +14,14 @@ constexpr std::chrono::seconds kPruneEvery{60};
 
 }  // namespace
 
+std::chrono::milliseconds FoldRetryWait(std::chrono::milliseconds previous,
+                                        std::chrono::milliseconds interval) {
+  const std::chrono::milliseconds kMax{10'000};
+  const std::chrono::milliseconds floor =
+      std::min(std::max(interval, std::chrono::milliseconds(100)), kMax);
+  return std::clamp(previous * 2, floor, kMax);
+}
+
 CounterFoldLoop::CounterFoldLoop(std::string database_url, std::chrono::milliseconds interval)
     : url_(std::move(database_url)), interval_(interval) {}
 
@@ -41,6 +49,7 @@ FoldStats CounterFoldLoop::Stats() const {
 void CounterFoldLoop::Run() {
   storage::PgCounterFolder folder(url_);
   auto wait = interval_;
+  std::chrono::milliseconds failure_wait{0};  // after the last failure; 0 after a fold
   auto last_prune = std::chrono::steady_clock::now();
   for (bool last = false; !last;) {
     {
@@ -58,10 +67,13 @@ void CounterFoldLoop::Run() {
           .Add("code", static_cast<int>(folded.status().code()))
           .Add("error", std::string(folded.status().message()))
           .Warn();
-      // While the database is away, try less often (the deltas wait safely, unfolded).
-      wait = std::min(wait * 2, std::chrono::milliseconds(10'000));
+      // While the database is away, try less often. Not from `wait`: after a full chunk it is 0,
+      // and doubling 0 spun against a restarting database.
+      failure_wait = FoldRetryWait(failure_wait, interval_);
+      wait = failure_wait;
       continue;
     }
+    failure_wait = std::chrono::milliseconds(0);
     // A full chunk: there may be more waiting (after a pause in folding); fold on at once.
     wait = folded->batches >= storage::PgCounterFolder::kMaxBatchesPerFold
                ? std::chrono::milliseconds(0)

@@ -22,6 +22,12 @@ struct FoldStats {
   uint64_t pruned = 0;  // count_changes rows deleted
 };
 
+// The wait after a failed fold, given the wait after the previous failure (0 after a fold that
+// worked): twice that, at least the interval (and 100 ms), at most 10 s. The deltas wait safely,
+// unfolded, while the database is away; this keeps the loop from spinning against it.
+[[nodiscard]] std::chrono::milliseconds FoldRetryWait(std::chrono::milliseconds previous,
+                                                      std::chrono::milliseconds interval);
+
 class CounterFoldLoop final {
  public:
   CounterFoldLoop(std::string database_url, std::chrono::milliseconds interval);
