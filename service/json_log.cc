@@ -1,6 +1,7 @@
 #include "service/json_log.h"
 
 #include <google/protobuf/stubs/logging.h>
+#include <grpc/support/log.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -18,6 +19,7 @@ void InitJsonLogging(std::string_view program, std::string_view level) {
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(std::move(logger));
   RouteProtobufLogs();
+  RouteGrpcLogs();
 }
 
 namespace {
@@ -50,9 +52,31 @@ void OnProtobufLog(google::protobuf::LogLevel level, const char* filename, int l
   }
 }
 
+// gRPC core's own messages (at GRPC_VERBOSITY, ERROR by default: a port that is taken, a
+// failed TLS handshake), which it would otherwise print as lines of its own format.
+void OnGrpcLog(gpr_log_func_args* args) {
+  LogLine log("grpc_log");
+  log.Add("source",
+          Printable(std::string(args->file ? args->file : "") + ":" + std::to_string(args->line),
+                    200))
+      .Add("message", Printable(args->message ? args->message : "", 1000));
+  switch (args->severity) {
+    case GPR_LOG_SEVERITY_DEBUG:
+      log.Debug();
+      break;
+    case GPR_LOG_SEVERITY_INFO:
+      log.Info();
+      break;
+    default:
+      log.Error();
+  }
+}
+
 }  // namespace
 
 void RouteProtobufLogs() { google::protobuf::SetLogHandler(&OnProtobufLog); }
+
+void RouteGrpcLogs() { gpr_set_log_function(&OnGrpcLog); }
 
 std::string JsonQuote(std::string_view text) {
   std::string out = "\"";

@@ -9,14 +9,19 @@
 
 namespace sonar::service {
 
-// Installs the JSON logger as spdlog's default, and RouteProtobufLogs. `level`: trace, debug, info,
-// warn, error.
+// Installs the JSON logger as spdlog's default, RouteProtobufLogs and RouteGrpcLogs. `level`:
+// trace, debug, info, warn, error.
 void InitJsonLogging(std::string_view program, std::string_view level);
 
 // Sends protobuf's own log lines (e.g. a string field with invalid UTF-8) through the JSON logger
 // as event "protobuf_log" with protobuf's level, source location and message (protobuf's messages
 // name fields and types, not values; bytes outside printable ASCII become '?' all the same).
 void RouteProtobufLogs();
+
+// Sends gRPC core's log lines (gpr_log: at GRPC_VERBOSITY, by default errors only, e.g. a port
+// already in use or a failed TLS handshake) through the JSON logger as event "grpc_log", with
+// gRPC's severity, source location and message (printable ASCII, at most 1000 bytes).
+void RouteGrpcLogs();
 
 class LogLine final {
  public:

@@ -1,8 +1,12 @@
 // The real programs, as an operator runs them: sonar-ingest and sonar-query processes on a real
 // database, driven by sonarctl.
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <map>
@@ -112,6 +116,41 @@ TEST(Binaries, StreamEndedSaysWhetherTheProducerClosedOrCancelled) {
   ASSERT_EQ(ended.size(), 2u) << ReadFile(ingest.log);
   EXPECT_NE(ended[0].find("\"code\":0,"), std::string::npos) << ended[0];
   EXPECT_NE(ended[1].find("\"code\":1,"), std::string::npos) << ended[1];
+}
+
+// Everything the servers print is one JSON object a line, gRPC's own messages included: here
+// gRPC's complaint about a port that is taken, before the server's server_start_failed.
+TEST(Binaries, GrpcsOwnMessagesAreJsonLinesToo) {
+  testing::TestDatabase db;
+  const int taken = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(taken, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(taken, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(taken, 1), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(getsockname(taken, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string listen_on = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  const std::string dir = testing::MakeTempDir("grpclog");
+  for (const std::string program : {"sonar-ingest", "sonar-query"}) {
+    const std::string log = dir + "/" + program + ".log";
+    ChildProcess server(BinaryPath(program),
+                        {"--database-url", db.url(), "--plaintext", "--listen", listen_on}, log);
+    EXPECT_EQ(server.Wait(20s), 1) << program;
+    const std::string printed = ReadFile(log);
+    std::istringstream in(printed);
+    int lines = 0, grpc_lines = 0;
+    for (std::string line; std::getline(in, line); ++lines) {
+      EXPECT_EQ(line.rfind("{\"ts\":\"", 0), 0u) << program << ": " << line;
+      EXPECT_EQ(line.back(), '}') << program << ": " << line;
+      if (line.find("\"event\":\"grpc_log\"") != std::string::npos) ++grpc_lines;
+    }
+    EXPECT_GT(grpc_lines, 0) << printed;
+    EXPECT_NE(printed.find("\"event\":\"server_start_failed\""), std::string::npos) << printed;
+    EXPECT_GT(lines, grpc_lines);
+  }
+  close(taken);
 }
 
 TEST(Binaries, SeedEventsThroughSonarctlGiveTheSeedTable) {
