@@ -50,17 +50,19 @@ bool LooksLikeBsn(std::string_view client_ref) {
   return digits == 8 || digits == 9;
 }
 
+std::optional<Rejection> RejectBsn(std::string_view client_ref) {
+  if (!LooksLikeBsn(client_ref)) return std::nullopt;
+  return Rejection{"probable_bsn", "client_ref looks like a BSN; send the pseudonym, never a BSN"};
+}
+
 std::optional<Rejection> ValidateEvent(const Event& e, Instant now,
                                        const ReferenceData& reference) {
+  if (auto bsn = RejectBsn(e.client_ref)) return bsn;
   if (e.event_id.empty() || e.event_id.size() > 128 || !AllOf(e.event_id, IsPrintableAscii)) {
     return Rejection{"invalid_event_id", "event_id must be 1-128 printable ASCII characters"};
   }
   if (e.source.empty() || e.source.size() > 64 || !AllOf(e.source, IsLowerSourceChar)) {
     return Rejection{"invalid_source", "source must be 1-64 characters of [a-z0-9._-]"};
-  }
-  if (LooksLikeBsn(e.client_ref)) {
-    return Rejection{"probable_bsn",
-                     "client_ref looks like a BSN; send the pseudonym, never a BSN"};
   }
   if (e.client_ref.size() < 16 || e.client_ref.size() > 128 ||
       !AllOf(e.client_ref, IsClientRefChar)) {

@@ -89,6 +89,7 @@ ingest::IncomingEvent DecodeEvent(const v1::Event& in) {
     out.decode_error = std::move(rejection);
     return std::move(out);
   };
+  if (auto bsn = core::RejectBsn(in.client_ref())) return undecodable(*std::move(bsn));
   if (!in.has_occurred_at()) {
     return undecodable({"missing_occurred_at", "occurred_at is required"});
   }

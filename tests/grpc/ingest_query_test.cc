@@ -209,12 +209,18 @@ TEST(IngestQuery, MalformedRequestsAndUnknownRegions) {
     *unknown = *good;
     unknown->set_event_id("g4");
     unknown->mutable_target_group_entered()->set_municipality_code("GM9999");
+    // A BSN without a kind: the BSN is what the producer hears of.
+    v1::Event* bsn_no_kind = req.add_events();
+    *bsn_no_kind = *no_kind;
+    bsn_no_kind->set_event_id("g5");
+    bsn_no_kind->set_client_ref("111222333");
     v1::IngestResponse resp;
     const grpc::Status s = ingest->IngestBatch(&ctx, req, &resp);
     ASSERT_TRUE(s.ok()) << s.error_message();
     EXPECT_EQ(resp.batch_id(), 9u);
     EXPECT_EQ(resp.accepted(), 1u);
-    ASSERT_EQ(resp.rejections_size(), 3);
+    ASSERT_EQ(resp.rejections_size(), 4);
+    EXPECT_EQ(resp.rejections(3).code(), "probable_bsn");
     EXPECT_EQ(resp.rejections(0).index(), 1u);
     EXPECT_EQ(resp.rejections(0).code(), "missing_kind");
     EXPECT_EQ(resp.rejections(1).code(), "probable_bsn");
@@ -225,7 +231,7 @@ TEST(IngestQuery, MalformedRequestsAndUnknownRegions) {
     EXPECT_EQ(db.Scalar("SELECT count(*) FROM rejected_events WHERE position('111222333' in "
                         "encode(payload, 'escape')) > 0"),
               "0");
-    EXPECT_EQ(db.Scalar("SELECT count(*) FROM rejected_events"), "3");
+    EXPECT_EQ(db.Scalar("SELECT count(*) FROM rejected_events"), "4");
   }
   {
     auto query = servers.QueryStub();

@@ -137,6 +137,17 @@ TEST(ValidationTest, ProbableBsnIsRefusedWithoutEchoingIt) {
   }
 }
 
+// Whatever else is wrong with the event, a BSN is what the producer hears of first.
+TEST(ValidationTest, ProbableBsnComesBeforeEveryOtherRejection) {
+  Event e = Valid();
+  e.client_ref = "123456789";
+  e.event_id = "";
+  e.source = "Not A Source";
+  e.kind = core::EventKind::kUnspecified;
+  e.occurred_at = Utc("2010-06-01");
+  ExpectRejected(e, "probable_bsn", "123456789");
+}
+
 TEST(ValidationTest, OccurredAtNotBefore2015InAmsterdam) {
   Event e = Valid();
   e.municipality_code = "GM0654";
