@@ -22,9 +22,12 @@ absl::Status StatusFromCurrentException() {
     return absl::PermissionDeniedError("database: insufficient privilege (SQLSTATE " +
                                        e.sqlstate() + ")");
   } catch (const pqxx::sql_error& e) {
-    // 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now, 08xxx connection.
+    // 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now, 08xxx connection;
+    // 25006 read-only transaction: a server that is (now) a standby, e.g. the old primary after
+    // a failover. Callers drop the connection on UNAVAILABLE, so the next one may reach the new
+    // primary (a URL with target_session_attrs=read-write makes sure of it).
     const std::string state = e.sqlstate();
-    if (state.rfind("57P", 0) == 0 || state.rfind("08", 0) == 0) {
+    if (state.rfind("57P", 0) == 0 || state.rfind("08", 0) == 0 || state == "25006") {
       return absl::UnavailableError("database: unavailable (SQLSTATE " + state + ")");
     }
     return absl::InternalError("database: error (SQLSTATE " + state + ")");

@@ -87,6 +87,46 @@ void ExpectCountersVerified(const std::string& url) {
   EXPECT_TRUE(verified->ok()) << (verified->examples.empty() ? "" : verified->examples[0]);
 }
 
+// A server that turned read-only (a standby: the old primary after a failover) is UNAVAILABLE,
+// which producers retry, not INTERNAL, which they take for a bug; the store drops the connection,
+// so it writes again once it reaches a writable server.
+TEST(PgBatchStore, AReadOnlyServerIsUnavailableAndTheStoreRecovers) {
+  testing::TestDatabase db;
+  storage::PgBatchStore store(db.url());
+  ingest::BatchProcessor processor(store, core::ReferenceData::Builtin());
+  const auto payload_of = [](size_t, const ingest::Pseudonymizer*) { return std::string(); };
+  const std::vector<Event> first = {
+      Make("ro-1", "ReadOnlyTestPerson0001", At("2022-04-01"), EventKind::kProfileCompleted)};
+  ASSERT_TRUE(processor.Process(Incoming(first), {"ro", 1}, kNow, payload_of).ok());
+  const auto read_only = [&](bool on) {
+    pqxx::connection conn(db.url());
+    pqxx::nontransaction(conn).exec("SET default_transaction_read_only = off");
+    pqxx::nontransaction(conn).exec("ALTER DATABASE " + db.name() +
+                                    " SET default_transaction_read_only = " + (on ? "on" : "off"));
+    // Sessions that are open keep their setting: end them, as a failover would.
+    pqxx::nontransaction(conn).exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid()");
+  };
+  read_only(true);
+  const std::vector<Event> second = {
+      Make("ro-2", "ReadOnlyTestPerson0001", At("2022-05-01"), EventKind::kProfileWithdrawn)};
+  // The first attempt may meet the terminated connection; each later one a read-only session.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto refused = processor.Process(Incoming(second), {"ro", 2}, kNow, payload_of);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_TRUE(absl::IsUnavailable(refused.status())) << refused.status();
+  }
+  read_only(false);
+  absl::StatusOr<ingest::BatchResult> written;
+  for (int attempt = 0; attempt < 3 && !written.ok(); ++attempt) {
+    written = processor.Process(Incoming(second), {"ro", 2}, kNow, payload_of);
+  }
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->accepted, 1u);
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM events"), "2");
+}
+
 TEST(PgBatchStore, CommitsAcceptsDuplicatesAndQuarantinesRejections) {
   testing::TestDatabase db;
   storage::PgBatchStore store(db.url());
