@@ -7,6 +7,7 @@
 #include "ingest/ingest_pipeline.h"
 #include "ingest/pseudonymizer.h"
 #include "service/counter_fold_loop.h"
+#include "service/health_probe.h"
 #include "service/ingest_service.h"
 #include "service/json_log.h"
 #include "service/server_runner.h"
@@ -131,7 +132,10 @@ int main(int argc, char** argv) {
                                              .max_streams = max_streams,
                                              .max_inflight_bytes = max_inflight_bytes},
                                             security->authorizer);
-  storage::PgConnection probe(database_url);
+  // `SELECT 1` every second on a thread of its own; a check that hangs is unhealthy after 3 s.
+  service::HealthProbe health(
+      [conn = std::make_shared<storage::PgConnection>(database_url)] { return conn->Ping(); },
+      std::chrono::seconds(1), std::chrono::seconds(3));
   service::CounterFoldLoop folding(database_url, std::chrono::milliseconds(fold_interval_ms));
   folding.Start();
 
@@ -140,7 +144,7 @@ int main(int argc, char** argv) {
   service::FoldStats last_folds;
   service::ServerHooks hooks;
   hooks.services = {&ingest_service};
-  hooks.healthy = [&] { return probe.Ping(); };
+  hooks.healthy = [&] { return health.Healthy(); };
   hooks.drain = [&](std::chrono::milliseconds grace) {
     const bool all = ingest_service.Drain(grace);
     pipeline.Shutdown();

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "core/reference_data.h"
+#include "service/health_probe.h"
 #include "service/json_log.h"
 #include "service/query_service.h"
 #include "service/scheduling.h"
@@ -81,7 +82,10 @@ int main(int argc, char** argv) {
       },
       security->authorizer, &feed);
   feed.Start([&] { query_service.NotifyChanged(); });
-  storage::PgConnection probe(read_url);
+  // `SELECT 1` every second on a thread of its own; a check that hangs is unhealthy after 3 s.
+  service::HealthProbe health(
+      [conn = std::make_shared<storage::PgConnection>(read_url)] { return conn->Ping(); },
+      std::chrono::seconds(1), std::chrono::seconds(3));
 
   service::ServerHooks hooks;
   hooks.services = {&query_service};
@@ -107,7 +111,7 @@ int main(int argc, char** argv) {
     }
     reported = now;
   };
-  hooks.healthy = [&] { return probe.Ping(); };
+  hooks.healthy = [&] { return health.Healthy(); };
   hooks.drain = [&](std::chrono::milliseconds) {
     feed.Stop();
     query_service.StopWatches();
