@@ -6,6 +6,7 @@
 #include <pqxx/transaction>
 #include <set>
 
+#include "storage/pg_connection.h"
 #include "storage/pg_status.h"
 
 namespace sonar::storage {
@@ -37,7 +38,7 @@ const std::vector<Migration>& BuiltinMigrations() {
 absl::StatusOr<std::vector<int>> ApplyMigrations(const std::string& database_url) {
   constexpr const char* kLockKey = "hashtext('sonar.schema_migrations')";
   try {
-    pqxx::connection conn(database_url);
+    pqxx::connection conn(WithClientTimeouts(database_url));
     pqxx::nontransaction session(conn);
     session.exec(std::string("SELECT pg_advisory_lock(") + kLockKey + ")");
     // A service role without CREATE may start against an up-to-date schema: only create the

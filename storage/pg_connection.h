@@ -1,4 +1,4 @@
-// One lazily (re)connected PostgreSQL connection. Not thread-safe: one per worker thread.
+// PostgreSQL connections. PgConnection is not thread-safe: one per worker thread.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +8,13 @@
 
 namespace sonar::storage {
 
+// `url` (a libpq URI or keyword/value string) with client-side limits added where it sets none:
+// TCP keepalives (idle 30 s, then every 10 s, 3 probes) and tcp_user_timeout 60 s. Without them
+// a connection to a database host that stops answering (a partition, a frozen VM) waits for TCP
+// for many minutes: a batch in its transaction would get neither an ack nor an error.
+[[nodiscard]] std::string WithClientTimeouts(const std::string& url);
+
+// One lazily (re)connected PostgreSQL connection (to WithClientTimeouts(url)).
 class PgConnection final {
  public:
   explicit PgConnection(std::string url);

@@ -277,7 +277,7 @@ void PgCountsFeed::Run() {
   auto backoff = std::chrono::milliseconds(100);
   while (!stop_) {
     try {
-      pqxx::connection conn(url_);
+      pqxx::connection conn(WithClientTimeouts(url_));
       FeedReceiver counts(conn, kCountsChannel, *this);
       FeedReceiver publications(conn, kPublicationsChannel, *this);
       conn.get_notifs();  // issues the LISTENs

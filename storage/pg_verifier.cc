@@ -5,6 +5,7 @@
 
 #include "core/client_state.h"
 #include "storage/history_codec.h"
+#include "storage/pg_connection.h"
 #include "storage/pg_status.h"
 
 namespace sonar::storage {
@@ -37,7 +38,7 @@ void Fold(std::vector<core::Event>& history, core::QuarterDeltas& quarters,
 
 absl::StatusOr<VerifyReport> VerifyCounters(const std::string& database_url) {
   try {
-    pqxx::connection conn(database_url);
+    pqxx::connection conn(WithClientTimeouts(database_url));
     // One snapshot for everything, so a running ingest cannot produce false mismatches.
     pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::read_only> tx(conn);
     VerifyReport report;
