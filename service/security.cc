@@ -54,7 +54,9 @@ absl::StatusOr<std::string> ReadSecretFile(const std::string& path) {
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const TlsFiles& tls,
                                                                                bool plaintext) {
-  const bool has_tls = !tls.cert.empty() || !tls.key.empty();
+  // A client CA with --plaintext would be ignored while the operator believes clients are
+  // checked: refused like the other TLS files.
+  const bool has_tls = !tls.cert.empty() || !tls.key.empty() || !tls.client_ca.empty();
   if (plaintext && has_tls) {
     return absl::InvalidArgumentError("--plaintext and TLS files exclude each other");
   }

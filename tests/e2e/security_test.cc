@@ -57,6 +57,13 @@ TEST(Security, PlaintextMustBeAskedFor) {
                           {"--database-url", db.url(), "--listen", "127.0.0.1:0"}, out, 20s);
   EXPECT_EQ(code, 2);
   EXPECT_NE(out.find("--plaintext"), std::string::npos) << out;
+  // Nor is a client CA silently ignored under --plaintext (it was, logged as mutual TLS).
+  const int with_ca = testing::RunProgram(BinaryPath("sonar-ingest"),
+                                          {"--database-url", db.url(), "--listen", "127.0.0.1:0",
+                                           "--plaintext", "--tls-client-ca", "/nonexistent/ca.pem"},
+                                          out, 20s);
+  EXPECT_EQ(with_ca, 2) << out;
+  EXPECT_NE(out.find("exclude each other"), std::string::npos) << out;
 }
 
 TEST(Security, TlsTokensAndClientCertificatesGrantRoles) {
