@@ -1,6 +1,7 @@
 #include "service/query_service.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "core/publication.h"
 #include "service/grpc_status.h"
@@ -32,6 +33,7 @@ grpc::Status Invalid(const std::string& message) {
 
 const char* kBadQuarter = "quarter must look like \"2022-Q3\"";
 const char* kBadRegion = "unknown region; give its number (\"29\") or CBS code (\"AM24\")";
+const char* kNoSuchRevision = "the quarter has no such published revision";
 
 void LogFailure(const char* rpc, const absl::Status& status) {
   LogLine("query_failed")
@@ -356,7 +358,7 @@ absl::StatusOr<std::shared_ptr<const Report>> QueryServiceImpl::ReadReport(
     auto publication = backend.publications.Find(quarter, revision);
     if (!publication.ok()) return publication.status();
     if (revision > 0 && !*publication) {
-      return absl::NotFoundError("the quarter has no such published revision");
+      return absl::NotFoundError(kNoSuchRevision);
     }
     report->publication = *publication;
     if (revision == 0 && cacheable) {
@@ -395,7 +397,7 @@ absl::StatusOr<std::shared_ptr<const Report>> QueryServiceImpl::ReadReport(
 
 namespace {
 
-// Validates quarter and region of a report request; fills `quarter` and `region`.
+// Validates quarter, region and revision of a report request; fills `quarter` and `region`.
 grpc::Status ParseReportRequest(const core::ReferenceData& reference,
                                 const v1::GetQuarterReportRequest& request, core::Quarter& quarter,
                                 std::optional<int>& region) {
@@ -409,6 +411,11 @@ grpc::Status ParseReportRequest(const core::ReferenceData& reference,
   }
   if (request.provisional() && request.revision() > 0) {
     return Invalid("ask for either provisional figures or a revision, not both");
+  }
+  // Revisions are stored as `integer`: a larger one cannot exist (and would not fit the int the
+  // read path passes on).
+  if (request.revision() > static_cast<uint32_t>(std::numeric_limits<int>::max())) {
+    return {grpc::StatusCode::NOT_FOUND, kNoSuchRevision};
   }
   return grpc::Status::OK;
 }
