@@ -58,13 +58,14 @@ PgPublicationStore::PgPublicationStore(PgConnection& read, PgConnection& write)
 absl::StatusOr<PublicationInfo> PgPublicationStore::Publish(core::Quarter quarter,
                                                             const Freeze& freeze) {
   bool locked = false;
+  bool committed = false;
+  PublicationInfo info;
+  info.quarter = quarter;
   try {
     pqxx::connection& conn = write_.Get();
     // Locked before the snapshot is taken, so a waiting publisher sees the previous revision.
     pqxx::nontransaction(conn).exec(kLock);
     locked = true;
-    PublicationInfo info;
-    info.quarter = quarter;
     {
       pqxx::transaction<pqxx::isolation_level::repeatable_read> tx(conn);
       const pqxx::row snap = tx.exec_params1(kSnapshot, quarter.Index());
@@ -108,13 +109,22 @@ absl::StatusOr<PublicationInfo> PgPublicationStore::Publish(core::Quarter quarte
       // Query services cache the latest revision per quarter; this tells them it changed.
       tx.exec_params("SELECT pg_notify('sonar_publications', $1::text)", quarter.Index());
       tx.commit();
+      committed = true;
     }
     pqxx::nontransaction(conn).exec(kUnlock);
     return info;
+  } catch (const pqxx::in_doubt_error&) {
+    write_.Reset();
+    return absl::UnavailableError(
+        "database: outcome of COMMIT unknown (connection lost); the revision may have been "
+        "stored: check the latest revision of the quarter before publishing again");
   } catch (...) {
     absl::Status status = StatusFromCurrentException();
     // A session lock dies with its connection; drop the connection rather than leak the lock.
     if (locked || absl::IsUnavailable(status)) write_.Reset();
+    // Only releasing the lock failed: the revision is stored, and an error would make the caller
+    // publish it a second time.
+    if (committed) return info;
     return status;
   }
 }

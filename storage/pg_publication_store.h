@@ -31,7 +31,11 @@ class PgPublicationStore final {
   using Freeze = std::function<std::vector<core::RegionFigures>(std::span<const core::CounterRow>)>;
 
   // Freezes the quarter as its next revision. The counts and the ingest position come from one
-  // snapshot; concurrent publishers of any quarter are serialised by an advisory lock.
+  // snapshot; concurrent publishers of any quarter are serialised by an advisory lock. Once the
+  // revision is committed the answer is that revision, whatever fails after (the lock then dies
+  // with the connection, which is dropped). UNAVAILABLE, with a message that says so, when the
+  // connection is lost during COMMIT: the revision may or may not be stored, and publishing again
+  // without looking at the latest revision could store it twice.
   [[nodiscard]] absl::StatusOr<PublicationInfo> Publish(core::Quarter quarter,
                                                         const Freeze& freeze);
 
