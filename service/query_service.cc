@@ -352,7 +352,9 @@ absl::StatusOr<std::shared_ptr<const Report>> QueryServiceImpl::ReadReport(
   }
   auto report = std::make_shared<Report>(Report{quarter, std::nullopt, region, {}});
   if (!provisional) {
-    // Taken before the read: a publication notified meanwhile makes the cached answer stale.
+    // Taken before the read: a publication notified meanwhile makes the cached answer stale. The
+    // read is on the primary (PgPublicationStore), so it includes every publication notified
+    // before: a replica behind it could have this cache an older answer under the new epoch.
     const bool cacheable = feed_ != nullptr && feed_->ready();
     const uint64_t epoch = cacheable ? feed_->publication_epoch() : 0;
     auto publication = backend.publications.Find(quarter, revision);

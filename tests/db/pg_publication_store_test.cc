@@ -32,7 +32,7 @@ TEST(PgPublicationStore, FailureAfterTheCommitStillAnswersTheStoredRevision) {
   std::string url = db.url();
   url.replace(url.find("sonar@"), 6, role + "@");
   storage::PgConnection connection(url);
-  storage::PgPublicationStore publications(connection, connection);
+  storage::PgPublicationStore publications(connection);
   const std::string advisory_locks =
       "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
       "(SELECT oid FROM pg_database WHERE datname = current_database())";

@@ -154,7 +154,7 @@ TEST(Faults, PublicationWhoseCommitOutcomeIsUnknownSaysToCheckTheLatestRevision)
   testing::TestDatabase db;
   CommitCuttingProxy proxy(PortOf(db.url()), 1);
   storage::PgConnection connection(WithPort(db.url(), proxy.port()));
-  storage::PgPublicationStore publications(connection, connection);
+  storage::PgPublicationStore publications(connection);
   auto published = publications.Publish({2022, 3}, [](std::span<const core::CounterRow>) {
     return std::vector<core::RegionFigures>{};
   });
