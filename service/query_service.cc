@@ -135,7 +135,11 @@ class LiveWatchReactor final : public grpc::ServerWriteReactor<v1::LiveCounts> {
  private:
   void StartReadLocked() {
     reading_ = true;
-    const bool queued = service_.backends_.Submit([this](QueryBackend& backend) {
+    // Past the queue's capacity if need be: a refused read would lose the change for good (no
+    // one asks again until the next change, and a new watcher would never get its first
+    // message). A watcher has at most one read queued or running, so these jobs are bounded by
+    // the number of watchers. Refused only after the pool's shutdown, when watches end anyway.
+    const bool queued = service_.backends_.SubmitAlways([this](QueryBackend& backend) {
       auto live = service_.ReadLive(backend, region_);
       std::lock_guard lock(mu_);
       reading_ = false;
