@@ -124,11 +124,17 @@ class LiveWatchReactor final : public grpc::ServerWriteReactor<v1::LiveCounts> {
   }
 
   void OnDone() override {
-    LogLine("watch_ended").Add("region", region_).Add("messages", messages_).Info();
     {
       std::lock_guard lock(service_.watchers_mu_);
       service_.watchers_.erase(this);
     }
+    // Finish() is called with mu_ held (MaybeFinishLocked), by a read job on a worker thread or
+    // by a reaction on another gRPC thread, which unlocks mu_ only after Finish() returned: wait
+    // for that before freeing the mutex. Cannot deadlock: gRPC 1.51 runs OnDone of this
+    // (non-inlineable) reactor on an executor thread, never inside Finish(); and once erased
+    // above, the watcher is not woken any more, and no read is queued after Finish().
+    { std::lock_guard lock(mu_); }
+    LogLine("watch_ended").Add("region", region_).Add("messages", messages_).Info();
     delete this;
   }
 
