@@ -22,8 +22,9 @@ int main(int argc, char** argv) {
       ->envname("SONAR_DATABASE_URL")
       ->required();
   app.add_option("--read-database-url", read_database_url,
-                 "libpq URL for reads, e.g. a streaming replica (default: --database-url); "
-                 "publishing and change notifications use --database-url")
+                 "libpq URL for counter reads, e.g. a streaming replica (default: "
+                 "--database-url); publications (read and written) and change notifications use "
+                 "--database-url")
       ->envname("SONAR_READ_DATABASE_URL");
   service::AddServerFlags(app, server_flags, "SONAR_QUERY");
   app.add_option("--workers", workers, "database connections serving reads")

@@ -1,6 +1,7 @@
 #include "service/query_service.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "core/publication.h"
 #include "service/grpc_status.h"
@@ -32,6 +33,7 @@ grpc::Status Invalid(const std::string& message) {
 
 const char* kBadQuarter = "quarter must look like \"2022-Q3\"";
 const char* kBadRegion = "unknown region; give its number (\"29\") or CBS code (\"AM24\")";
+const char* kNoSuchRevision = "the quarter has no such published revision";
 
 void LogFailure(const char* rpc, const absl::Status& status) {
   LogLine("query_failed")
@@ -122,18 +124,28 @@ class LiveWatchReactor final : public grpc::ServerWriteReactor<v1::LiveCounts> {
   }
 
   void OnDone() override {
-    LogLine("watch_ended").Add("region", region_).Add("messages", messages_).Info();
     {
       std::lock_guard lock(service_.watchers_mu_);
       service_.watchers_.erase(this);
     }
+    // Finish() is called with mu_ held (MaybeFinishLocked), by a read job on a worker thread or
+    // by a reaction on another gRPC thread, which unlocks mu_ only after Finish() returned: wait
+    // for that before freeing the mutex. Cannot deadlock: gRPC 1.51 runs OnDone of this
+    // (non-inlineable) reactor on an executor thread, never inside Finish(); and once erased
+    // above, the watcher is not woken any more, and no read is queued after Finish().
+    { std::lock_guard lock(mu_); }
+    LogLine("watch_ended").Add("region", region_).Add("messages", messages_).Info();
     delete this;
   }
 
  private:
   void StartReadLocked() {
     reading_ = true;
-    const bool queued = service_.backends_.Submit([this](QueryBackend& backend) {
+    // Past the queue's capacity if need be: a refused read would lose the change for good (no
+    // one asks again until the next change, and a new watcher would never get its first
+    // message). A watcher has at most one read queued or running, so these jobs are bounded by
+    // the number of watchers. Refused only after the pool's shutdown, when watches end anyway.
+    const bool queued = service_.backends_.SubmitAlways([this](QueryBackend& backend) {
       auto live = service_.ReadLive(backend, region_);
       std::lock_guard lock(mu_);
       reading_ = false;
@@ -350,13 +362,15 @@ absl::StatusOr<std::shared_ptr<const Report>> QueryServiceImpl::ReadReport(
   }
   auto report = std::make_shared<Report>(Report{quarter, std::nullopt, region, {}});
   if (!provisional) {
-    // Taken before the read: a publication notified meanwhile makes the cached answer stale.
+    // Taken before the read: a publication notified meanwhile makes the cached answer stale. The
+    // read is on the primary (PgPublicationStore), so it includes every publication notified
+    // before: a replica behind it could have this cache an older answer under the new epoch.
     const bool cacheable = feed_ != nullptr && feed_->ready();
     const uint64_t epoch = cacheable ? feed_->publication_epoch() : 0;
     auto publication = backend.publications.Find(quarter, revision);
     if (!publication.ok()) return publication.status();
     if (revision > 0 && !*publication) {
-      return absl::NotFoundError("the quarter has no such published revision");
+      return absl::NotFoundError(kNoSuchRevision);
     }
     report->publication = *publication;
     if (revision == 0 && cacheable) {
@@ -395,7 +409,7 @@ absl::StatusOr<std::shared_ptr<const Report>> QueryServiceImpl::ReadReport(
 
 namespace {
 
-// Validates quarter and region of a report request; fills `quarter` and `region`.
+// Validates quarter, region and revision of a report request; fills `quarter` and `region`.
 grpc::Status ParseReportRequest(const core::ReferenceData& reference,
                                 const v1::GetQuarterReportRequest& request, core::Quarter& quarter,
                                 std::optional<int>& region) {
@@ -409,6 +423,11 @@ grpc::Status ParseReportRequest(const core::ReferenceData& reference,
   }
   if (request.provisional() && request.revision() > 0) {
     return Invalid("ask for either provisional figures or a revision, not both");
+  }
+  // Revisions are stored as `integer`: a larger one cannot exist (and would not fit the int the
+  // read path passes on).
+  if (request.revision() > static_cast<uint32_t>(std::numeric_limits<int>::max())) {
+    return {grpc::StatusCode::NOT_FOUND, kNoSuchRevision};
   }
   return grpc::Status::OK;
 }

@@ -25,15 +25,16 @@
 
 namespace sonar::service {
 
-// What one query worker owns: connections and the stores that use them. Reads go to
-// `read_url` (a streaming replica, or the primary); publishing writes to the primary, whose
-// connection is opened only when a worker first publishes.
+// What one query worker owns: connections and the stores that use them. Counter reads go to
+// `read_url` (a streaming replica, or the primary); publications, read or written, and the
+// read model's sync markers to the primary (see PgPublicationStore), whose connection is opened
+// when a worker first needs it.
 struct QueryBackend {
   QueryBackend(std::string primary_url, std::string read_url)
       : primary(std::move(primary_url)),
         replica(std::move(read_url)),
         counts(replica),
-        publications(replica, primary) {}
+        publications(primary) {}
   explicit QueryBackend(const std::string& url) : QueryBackend(url, url) {}
   storage::PgConnection primary;
   storage::PgConnection replica;

@@ -1,6 +1,7 @@
 // A fixed set of threads, each owning one Resource (e.g. a database reader), running submitted
 // jobs in order. Used where gRPC callbacks must not block: the callback submits, a worker does the
-// blocking work and finishes the RPC. Bounded: Submit refuses once `capacity` jobs wait.
+// blocking work and finishes the RPC. Bounded: Submit refuses once `capacity` jobs wait;
+// SubmitAlways does not, for jobs whose number is bounded otherwise.
 #pragma once
 
 #include <condition_variable>
@@ -28,15 +29,12 @@ class WorkerPool final {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  [[nodiscard]] bool Submit(Job job) {
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_ || jobs_.size() >= capacity_) return false;
-      jobs_.push_back(std::move(job));
-    }
-    cv_.notify_one();
-    return true;
-  }
+  // Queues `job`; false when `capacity` jobs wait already, or after Shutdown.
+  [[nodiscard]] bool Submit(Job job) { return Enqueue(std::move(job), true); }
+
+  // Queues `job` however many wait; false only after Shutdown. For jobs that must not be lost to
+  // a full queue and whose number the caller bounds (e.g. at most one per open stream).
+  [[nodiscard]] bool SubmitAlways(Job job) { return Enqueue(std::move(job), false); }
 
   // Runs what is queued, then joins. Idempotent.
   void Shutdown() {
@@ -51,6 +49,16 @@ class WorkerPool final {
   }
 
  private:
+  bool Enqueue(Job job, bool bounded) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_ || (bounded && jobs_.size() >= capacity_)) return false;
+      jobs_.push_back(std::move(job));
+    }
+    cv_.notify_one();
+    return true;
+  }
+
   void Run(Resource& resource) {
     while (true) {
       Job job;

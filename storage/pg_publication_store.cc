@@ -52,19 +52,19 @@ core::Instant FromMicros(int64_t micros) {
 
 }  // namespace
 
-PgPublicationStore::PgPublicationStore(PgConnection& read, PgConnection& write)
-    : read_(read), write_(write) {}
+PgPublicationStore::PgPublicationStore(PgConnection& primary) : primary_(primary) {}
 
 absl::StatusOr<PublicationInfo> PgPublicationStore::Publish(core::Quarter quarter,
                                                             const Freeze& freeze) {
   bool locked = false;
+  bool committed = false;
+  PublicationInfo info;
+  info.quarter = quarter;
   try {
-    pqxx::connection& conn = write_.Get();
+    pqxx::connection& conn = primary_.Get();
     // Locked before the snapshot is taken, so a waiting publisher sees the previous revision.
     pqxx::nontransaction(conn).exec(kLock);
     locked = true;
-    PublicationInfo info;
-    info.quarter = quarter;
     {
       pqxx::transaction<pqxx::isolation_level::repeatable_read> tx(conn);
       const pqxx::row snap = tx.exec_params1(kSnapshot, quarter.Index());
@@ -108,13 +108,22 @@ absl::StatusOr<PublicationInfo> PgPublicationStore::Publish(core::Quarter quarte
       // Query services cache the latest revision per quarter; this tells them it changed.
       tx.exec_params("SELECT pg_notify('sonar_publications', $1::text)", quarter.Index());
       tx.commit();
+      committed = true;
     }
     pqxx::nontransaction(conn).exec(kUnlock);
     return info;
+  } catch (const pqxx::in_doubt_error&) {
+    primary_.Reset();
+    return absl::UnavailableError(
+        "database: outcome of COMMIT unknown (connection lost); the revision may have been "
+        "stored: check the latest revision of the quarter before publishing again");
   } catch (...) {
     absl::Status status = StatusFromCurrentException();
     // A session lock dies with its connection; drop the connection rather than leak the lock.
-    if (locked || absl::IsUnavailable(status)) write_.Reset();
+    if (locked || absl::IsUnavailable(status)) primary_.Reset();
+    // Only releasing the lock failed: the revision is stored, and an error would make the caller
+    // publish it a second time.
+    if (committed) return info;
     return status;
   }
 }
@@ -122,7 +131,7 @@ absl::StatusOr<PublicationInfo> PgPublicationStore::Publish(core::Quarter quarte
 absl::StatusOr<std::optional<PublicationInfo>> PgPublicationStore::Find(core::Quarter quarter,
                                                                         int revision) {
   try {
-    pqxx::read_transaction tx(read_.Get());
+    pqxx::read_transaction tx(primary_.Get());
     const pqxx::result result = tx.exec_params(kFind, quarter.Index(), revision);
     tx.commit();
     if (result.empty()) return std::optional<PublicationInfo>{};
@@ -132,7 +141,7 @@ absl::StatusOr<std::optional<PublicationInfo>> PgPublicationStore::Find(core::Qu
                         row[2].as<int64_t>(), row[3].as<int64_t>()}};
   } catch (...) {
     absl::Status status = StatusFromCurrentException();
-    if (absl::IsUnavailable(status)) read_.MarkBroken();
+    if (absl::IsUnavailable(status)) primary_.MarkBroken();
     return status;
   }
 }
@@ -140,7 +149,7 @@ absl::StatusOr<std::optional<PublicationInfo>> PgPublicationStore::Find(core::Qu
 absl::StatusOr<std::vector<core::RegionFigures>> PgPublicationStore::Figures(
     core::Quarter quarter, int revision, std::optional<int> region) {
   try {
-    pqxx::read_transaction tx(read_.Get());
+    pqxx::read_transaction tx(primary_.Get());
     std::vector<core::RegionFigures> out;
     for (const auto& row :
          tx.exec_params(kFigures, quarter.Index(), revision, region.value_or(0))) {
@@ -162,7 +171,7 @@ absl::StatusOr<std::vector<core::RegionFigures>> PgPublicationStore::Figures(
     return out;
   } catch (...) {
     absl::Status status = StatusFromCurrentException();
-    if (absl::IsUnavailable(status)) read_.MarkBroken();
+    if (absl::IsUnavailable(status)) primary_.MarkBroken();
     return status;
   }
 }

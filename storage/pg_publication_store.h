@@ -1,5 +1,5 @@
-// Published quarters and their revisions. Not thread-safe: one store per worker thread; it uses
-// (does not own) its worker's connections.
+// Published quarters and their revisions, on the primary. Not thread-safe: one store per worker
+// thread; it uses (does not own) its worker's connection.
 #pragma once
 
 #include <functional>
@@ -24,14 +24,22 @@ struct PublicationInfo {
 
 class PgPublicationStore final {
  public:
-  // Reads use `read` (may be a replica); Publish uses `write` (the primary).
-  PgPublicationStore(PgConnection& read, PgConnection& write);
+  // Every statement, reads included, runs on `primary`, never on a streaming replica: the query
+  // service caches what Find and Figures answer (the latest revision of a quarter until its change
+  // feed, which listens on the primary, notifies the next publication; a revision's figures for
+  // good), and a replica that has not replayed a publication yet would answer "none" or no
+  // figures after the notification, which would then stay cached. Publications are few and small.
+  explicit PgPublicationStore(PgConnection& primary);
 
   // Turns the raw totals at the quarter's end into the figures to freeze (core's mapping).
   using Freeze = std::function<std::vector<core::RegionFigures>(std::span<const core::CounterRow>)>;
 
   // Freezes the quarter as its next revision. The counts and the ingest position come from one
-  // snapshot; concurrent publishers of any quarter are serialised by an advisory lock.
+  // snapshot; concurrent publishers of any quarter are serialised by an advisory lock. Once the
+  // revision is committed the answer is that revision, whatever fails after (the lock then dies
+  // with the connection, which is dropped). UNAVAILABLE, with a message that says so, when the
+  // connection is lost during COMMIT: the revision may or may not be stored, and publishing again
+  // without looking at the latest revision could store it twice.
   [[nodiscard]] absl::StatusOr<PublicationInfo> Publish(core::Quarter quarter,
                                                         const Freeze& freeze);
 
@@ -46,8 +54,7 @@ class PgPublicationStore final {
                                                                          std::optional<int> region);
 
  private:
-  PgConnection& read_;
-  PgConnection& write_;
+  PgConnection& primary_;
 };
 
 }  // namespace sonar::storage

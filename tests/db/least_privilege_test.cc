@@ -85,7 +85,7 @@ TEST(LeastPrivilege, QueryRoleReadsCountersAndPublishesButCannotWriteEvents) {
   const std::string url = LoginAs(db, "sonar_query");
   storage::PgConnection connection(url);
   storage::PgCountsReader counts(connection);
-  storage::PgPublicationStore publications(connection, connection);
+  storage::PgPublicationStore publications(connection);
   EXPECT_TRUE(counts.LiveCounts({}).ok());
   EXPECT_TRUE(counts.QuarterCounts(2022 * 4 + 2, {}).ok());
   auto published = publications.Publish({2022, 3}, [](std::span<const core::CounterRow>) {

@@ -1,7 +1,9 @@
 // A connection lost during COMMIT: the service cannot know whether the batch committed, so it
 // must not acknowledge it; the producer's resend must not count it twice. A TCP proxy between
 // sonar-ingest and PostgreSQL forwards everything, but after forwarding a COMMIT it cuts the
-// connection before the answer comes back — so those batches did commit, unacknowledged.
+// connection before the answer comes back — so those batches did commit, unacknowledged. A
+// publication cut the same way must say that its revision may be stored: publishing again blindly
+// would store a second one.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -16,6 +18,7 @@
 #include <thread>
 
 #include "service/sonarctl_ingest.h"
+#include "storage/pg_publication_store.h"
 #include "storage/pg_verifier.h"
 #include "tests/support/populations.h"
 #include "tests/support/server_process.h"
@@ -110,14 +113,21 @@ class CommitCuttingProxy final {
   std::vector<std::thread> bridges_;
 };
 
+// The database's port in `url`, and `url` with another port.
+int PortOf(const std::string& url) {
+  const size_t host = url.find("@127.0.0.1:") + 11;
+  return std::stoi(url.substr(host, url.find('/', host) - host));
+}
+std::string WithPort(std::string url, int port) {
+  const size_t host = url.find("@127.0.0.1:") + 11;
+  return url.replace(host, url.find('/', host) - host, std::to_string(port));
+}
+
 TEST(Faults, ConnectionLostDuringCommitIsNeverAcknowledgedNorCountedTwice) {
   testing::TestDatabase db;  // migrated directly, not through the proxy
   const std::string url = db.url();
-  const size_t host = url.find("@127.0.0.1:") + 11;
-  const int pg_port = std::stoi(url.substr(host, url.find('/', host) - host));
-  CommitCuttingProxy proxy(pg_port, 3);
-  std::string proxied = url;
-  proxied.replace(host, url.find('/', host) - host, std::to_string(proxy.port()));
+  CommitCuttingProxy proxy(PortOf(url), 3);
+  const std::string proxied = WithPort(url, proxy.port());
 
   const sim::Population population = testing::ScaledZeeland(3, 606);
   const std::vector<v1::Event> events = testing::ToProtoShuffled(population.events, 6);
@@ -138,6 +148,24 @@ TEST(Faults, ConnectionLostDuringCommitIsNeverAcknowledgedNorCountedTwice) {
   EXPECT_EQ(report->events, static_cast<int64_t>(events.size()));
   const std::string log = testing::ReadFile(ingest.log);
   EXPECT_NE(log.find("outcome of COMMIT unknown"), std::string::npos) << log.substr(0, 2000);
+}
+
+TEST(Faults, PublicationWhoseCommitOutcomeIsUnknownSaysToCheckTheLatestRevision) {
+  testing::TestDatabase db;
+  CommitCuttingProxy proxy(PortOf(db.url()), 1);
+  storage::PgConnection connection(WithPort(db.url(), proxy.port()));
+  storage::PgPublicationStore publications(connection);
+  auto published = publications.Publish({2022, 3}, [](std::span<const core::CounterRow>) {
+    return std::vector<core::RegionFigures>{};
+  });
+  EXPECT_EQ(proxy.cuts_done(), 1);
+  ASSERT_FALSE(published.ok());
+  EXPECT_EQ(published.status().code(), absl::StatusCode::kUnavailable);
+  const std::string message(published.status().message());
+  EXPECT_NE(message.find("outcome of COMMIT unknown"), std::string::npos) << message;
+  EXPECT_NE(message.find("check the latest revision"), std::string::npos) << message;
+  // It did commit: publishing again without looking would make a second revision.
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM publications"), "1");
 }
 
 }  // namespace

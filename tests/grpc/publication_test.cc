@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "service/proto_mapping.h"
@@ -144,6 +145,24 @@ TEST(Publication, RefusesQuarterThatHasNotEndedAndUnknownRevisions) {
   req.set_revision(5);
   v1::QuarterReport report;
   EXPECT_EQ(stub->GetQuarterReport(&ctx, req, &report).error_code(), grpc::StatusCode::NOT_FOUND);
+  // Revisions beyond the database's integer range cannot exist either (they once wrapped to a
+  // negative number and answered the provisional figures), from the cache or not.
+  for (const uint32_t revision : {uint32_t{1} << 31, std::numeric_limits<uint32_t>::max()}) {
+    for (const bool fresh : {false, true}) {
+      SCOPED_TRACE(std::to_string(revision) + (fresh ? " fresh" : ""));
+      grpc::ClientContext report_ctx;
+      req.set_revision(revision);
+      req.set_fresh(fresh);
+      const grpc::Status s = stub->GetQuarterReport(&report_ctx, req, &report);
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << report.status();
+      grpc::ClientContext render_ctx;
+      v1::RenderQuarterReportRequest render;
+      *render.mutable_report() = req;
+      v1::RenderedReport rendered;
+      EXPECT_EQ(stub->RenderQuarterReport(&render_ctx, render, &rendered).error_code(),
+                grpc::StatusCode::NOT_FOUND);
+    }
+  }
 
   grpc::ClientContext ctx2;
   v1::GetRevisionDiffRequest diff_req;
