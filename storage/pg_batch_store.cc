@@ -37,7 +37,13 @@ using ingest::EventKeyHash;
 
 // Statements are prepared once per connection (see PgBatchStore::Begin).
 constexpr const char* kNextSeqName = "sonar_next_seq";
-constexpr const char* kNextSeq = "SELECT nextval(pg_get_serial_sequence('ingest_batches', 'seq'))";
+// First, the lock that lets a publisher wait for the transactions in progress before its snapshot
+// (shared: ingest transactions do not wait for each other; see pg_publication_store.cc), so that
+// a publication's ingest position is a watermark although seqs commit out of order.
+constexpr const char* kNextSeq = R"sql(
+WITH quiesce AS MATERIALIZED (
+  SELECT pg_advisory_xact_lock_shared(hashtext('sonar'), hashtext('ingest_position')))
+SELECT nextval(pg_get_serial_sequence('ingest_batches', 'seq')) FROM quiesce)sql";
 // The seqs of a group's other parts (BatchTransaction::SetParts).
 constexpr const char* kMoreSeqsName = "sonar_more_seqs";
 constexpr const char* kMoreSeqs = R"sql(

@@ -10,6 +10,15 @@ namespace {
 
 constexpr const char* kLock = "SELECT pg_advisory_lock(hashtext('sonar.publish'))";
 constexpr const char* kUnlock = "SELECT pg_advisory_unlock(hashtext('sonar.publish'))";
+// Every ingest transaction holds this lock shared from its first statement, before it takes its
+// seq (storage/pg_batch_store.cc, kNextSeq). Holding it exclusively, a publisher knows that every
+// seq taken so far belongs to a transaction that has ended; new ones wait until it lets go, right
+// after its snapshot. So the highest seq in the snapshot is a watermark.
+// (The two-key form: a key space of its own, apart from sonar.publish's one-key lock.)
+constexpr const char* kQuiesceIngest =
+    "SELECT pg_advisory_lock(hashtext('sonar'), hashtext('ingest_position'))";
+constexpr const char* kResumeIngest =
+    "SELECT pg_advisory_unlock(hashtext('sonar'), hashtext('ingest_position'))";
 
 constexpr const char* kSnapshot = R"sql(
 SELECT coalesce(max(seq), 0), count(*),
@@ -65,9 +74,13 @@ absl::StatusOr<PublicationInfo> PgPublicationStore::Publish(core::Quarter quarte
     // Locked before the snapshot is taken, so a waiting publisher sees the previous revision.
     pqxx::nontransaction(conn).exec(kLock);
     locked = true;
+    // Waits for the ingest transactions in progress (new ones wait for the snapshot: ingest
+    // pauses for about one transaction's time).
+    pqxx::nontransaction(conn).exec(kQuiesceIngest);
     {
       pqxx::transaction<pqxx::isolation_level::repeatable_read> tx(conn);
       const pqxx::row snap = tx.exec_params1(kSnapshot, quarter.Index());
+      tx.exec(kResumeIngest);  // the snapshot is taken: ingest may go on
       info.ingest_position = snap[0].as<int64_t>();
       info.batches_included = snap[1].as<int64_t>();
       info.revision = snap[2].as<int>();

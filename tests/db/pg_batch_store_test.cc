@@ -16,6 +16,7 @@
 #include "ingest/batch_processor.h"
 #include "storage/migrator.h"
 #include "storage/pg_counter_folder.h"
+#include "storage/pg_publication_store.h"
 #include "storage/pg_verifier.h"
 #include "tests/support/test_database.h"
 
@@ -477,6 +478,49 @@ TEST(PgBatchStore, NewPersonCreatedConcurrentlyIsRetriedWithTheirHistory) {
     EXPECT_EQ((live.at({"GM0654", static_cast<int>(core::Cell::kUwvWithoutProfile)})), 1);
     ExpectCountersVerified(db.url());  // the stored history holds both events
   }
+}
+
+// A publication's ingest position is a watermark: every batch with a seq up to it is in the
+// revision (or was never committed). Batches take their seq when they begin and commit in any
+// order, so publishing waits for the ones in progress: here batch 1 (the lower seq) is still
+// open when batch 2 has committed and publishing starts.
+TEST(PgBatchStore, PublishingWaitsForBatchesInProgressSoItsPositionIsAWatermark) {
+  testing::TestDatabase db;
+  storage::PgBatchStore store(db.url()), other_store(db.url());
+  ingest::BatchProcessor other(other_store, core::ReferenceData::Builtin());
+  storage::PgConnection primary(db.url());
+  storage::PgPublicationStore publications(primary);
+  const core::Quarter q2{2022, 2};
+  absl::StatusOr<ingest::BatchResult> second;
+  absl::StatusOr<storage::PublicationInfo> published;
+  int64_t frozen_persons = -1;
+  std::thread publisher;
+  InterleavingStore interleaving(store, [&] {
+    second = other.Process(Incoming({Make("w2", "WatermarkPerson000002", At("2022-04-02"),
+                                          EventKind::kTargetGroupEntered, "GM0654")}),
+                           {"other", 1}, kNow, nullptr);
+    publisher = std::thread([&] {
+      published = publications.Publish(q2, [&](std::span<const core::CounterRow> rows) {
+        frozen_persons = 0;
+        for (const core::CounterRow& row : rows) frozen_persons += row.n;
+        return std::vector<core::RegionFigures>{};
+      });
+    });
+    // Time for a publisher that does not wait to finish without batch 1.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  });
+  ingest::BatchProcessor processor(interleaving, core::ReferenceData::Builtin());
+  auto first = processor.Process(Incoming({Make("w1", "WatermarkPerson000001", At("2022-04-01"),
+                                                EventKind::kTargetGroupEntered, "GM0654")}),
+                                 {"test", 1}, kNow, nullptr);
+  publisher.join();
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE(published.ok()) << published.status();
+  EXPECT_LT(first->position, second->position);  // batch 1 began first: the lower seq
+  EXPECT_EQ(published->ingest_position, second->position);
+  EXPECT_EQ(published->batches_included, 2);
+  EXPECT_EQ(frozen_persons, 2);  // both persons are in the register at the quarter's end
 }
 
 TEST(PgBatchStore, OptimisticBatchRetriesWithLocksWhenTheHistoryChangedMeanwhile) {

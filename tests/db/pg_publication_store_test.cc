@@ -19,8 +19,9 @@ std::vector<core::RegionFigures> NoFigures(std::span<const core::CounterRow>) { 
 
 TEST(PgPublicationStore, FailureAfterTheCommitStillAnswersTheStoredRevision) {
   testing::TestDatabase db;
-  // A login role of the query service that may not call pg_advisory_unlock in this database:
-  // releasing the publishing lock, the statement after the COMMIT, fails.
+  // A login role of the query service that may not call the one-key pg_advisory_unlock in this
+  // database: releasing the publishing lock, the statement after the COMMIT, fails (the lock
+  // that waits for ingest transactions, released before the COMMIT, has two keys).
   const std::string role = "sonar_query_publisher_" + std::to_string(getpid());
   {
     pqxx::connection admin(db.url());
