@@ -354,8 +354,11 @@ grpc::ServerUnaryReactor* IngestServiceImpl::IngestBatch(grpc::CallbackServerCon
       });
   if (!queued) {
     ReleaseBytes(bytes);
-    reactor->Finish(
-        {grpc::StatusCode::RESOURCE_EXHAUSTED, "ingest queue is full; retry with backoff"});
+    // Refused because the server began to drain after the check above, or the queue is full.
+    reactor->Finish(draining_
+                        ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down")
+                        : grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                       "ingest queue is full; retry with backoff"));
   }
   return reactor;
 }

@@ -253,7 +253,12 @@ void QueryServiceImpl::Run(grpc::ServerUnaryReactor* reactor,
   const bool queued = backends_.Submit(
       [reactor, work = std::move(work)](QueryBackend& backend) { reactor->Finish(work(backend)); });
   if (!queued) {
-    reactor->Finish({grpc::StatusCode::RESOURCE_EXHAUSTED, "query queue is full; retry later"});
+    // Refused because the server drains (its workers stop before gRPC does): another replica
+    // can answer; otherwise the queue is full.
+    reactor->Finish(backends_.Stopping() ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                                        "server is shutting down; retry")
+                                         : grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                                        "query queue is full; retry later"));
   }
 }
 
@@ -488,6 +493,7 @@ grpc::ServerUnaryReactor* QueryServiceImpl::RenderQuarterReport(
   const int revision = static_cast<int>(r.revision());
   auto render = [=](const Report& report) {
     ToProto(report, response->mutable_report());
+    if (region && report.regions.empty()) return;  // as ToProto: nothing stored for it
     response->set_content(region ? core::RenderRegion(report.regions.front(), quarter, *format)
                                  : core::RenderNational(report.regions, quarter, *format));
   };

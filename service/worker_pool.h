@@ -36,6 +36,12 @@ class WorkerPool final {
   // a full queue and whose number the caller bounds (e.g. at most one per open stream).
   [[nodiscard]] bool SubmitAlways(Job job) { return Enqueue(std::move(job), false); }
 
+  // True once Shutdown began: a refused job was refused for that, not for a full queue.
+  [[nodiscard]] bool Stopping() const {
+    std::lock_guard lock(mu_);
+    return stopping_;
+  }
+
   // Runs what is queued, then joins. Idempotent.
   void Shutdown() {
     {
@@ -74,7 +80,7 @@ class WorkerPool final {
   }
 
   const size_t capacity_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> jobs_;
   bool stopping_ = false;

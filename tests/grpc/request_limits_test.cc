@@ -275,6 +275,16 @@ TEST(RequestLimits, QueryReadsBeyondTheWorkersQueueAreResourceExhausted) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << method;
     EXPECT_EQ(s.error_message(), "query queue is full; retry later") << method;
   }
+  // While the server drains, its workers stop before gRPC does: a read then is refused as
+  // UNAVAILABLE (another replica can answer), not as a full queue.
+  servers.backends().Shutdown();
+  for (const auto& [method, body] :
+       {std::pair<std::string, std::string>{"/sonar.v1.QueryService/GetLiveCounts",
+                                            live.SerializeAsString()},
+        {"/sonar.v1.QueryService/GetQuarterReport", report.SerializeAsString()}}) {
+    const grpc::Status s = RawUnary(stub, method, body);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << method << " " << s.error_message();
+  }
 }
 
 TEST(RequestLimits, WatchersAreServedWhenTheQueryQueueIsFull) {

@@ -61,6 +61,7 @@ class TestServers final {
   [[nodiscard]] ingest::IngestPipeline& pipeline() { return *pipeline_; }
   [[nodiscard]] service::QueryServiceImpl& query_service() { return *query_; }
   [[nodiscard]] storage::PgCountsFeed& feed() { return *feed_; }
+  [[nodiscard]] service::WorkerPool<service::QueryBackend>& backends() { return *backends_; }
 
  private:
   std::optional<ingest::Pseudonymizer> pseudonymizer_;
