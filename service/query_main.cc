@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   CLI::App app{"sonar-query: live counts, quarterly figures and the publication"};
   std::string database_url, read_database_url, log_level = "info";
   service::ServerFlags server_flags{.listen = "127.0.0.1:50052"};
-  int workers = 2, drain_grace_ms = 5'000, realtime_priority = 0;
+  int workers = 2, drain_grace_ms = 5'000, realtime_priority = 0, max_watchers = 1024;
   app.set_config("--config", "", "Read options from a TOML/INI file");
   app.add_option("--database-url", database_url, "libpq URL of the database")
       ->envname("SONAR_DATABASE_URL")
@@ -31,6 +31,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   app.add_option("--drain-grace-ms", drain_grace_ms, "time to finish in-flight work on SIGTERM")
+      ->capture_default_str();
+  app.add_option("--max-watchers", max_watchers,
+                 "open WatchLiveCounts streams at most; more get RESOURCE_EXHAUSTED")
+      ->envname("SONAR_QUERY_MAX_WATCHERS")
+      ->check(CLI::Range(1, 1'000'000))
       ->capture_default_str();
   app.add_option("--realtime-priority", realtime_priority,
                  "run the process in the SCHED_RR class at this priority (1-99; 0: the normal "
@@ -81,7 +86,7 @@ int main(int argc, char** argv) {
         return std::chrono::time_point_cast<std::chrono::microseconds>(
             std::chrono::system_clock::now());
       },
-      security->authorizer, &feed);
+      security->authorizer, &feed, static_cast<size_t>(max_watchers));
   feed.Start([&] { query_service.NotifyChanged(); });
   // `SELECT 1` every second on a thread of its own; a check that hangs is unhealthy after 3 s.
   service::HealthProbe health(

@@ -202,12 +202,13 @@ class LiveWatchReactor final : public grpc::ServerWriteReactor<v1::LiveCounts> {
 QueryServiceImpl::QueryServiceImpl(WorkerPool<QueryBackend>& backends,
                                    const core::ReferenceData& reference, Clock clock,
                                    std::shared_ptr<const Authorizer> authorizer,
-                                   storage::PgCountsFeed* feed)
+                                   storage::PgCountsFeed* feed, size_t max_watchers)
     : backends_(backends),
       reference_(reference),
       clock_(std::move(clock)),
       authorizer_(authorizer ? std::move(authorizer) : std::make_shared<const Authorizer>()),
-      feed_(feed) {
+      feed_(feed),
+      max_watchers_(max_watchers) {
   // An undecodable request gets INVALID_ARGUMENT rather than gRPC's UNIMPLEMENTED. The index is
   // the RPC's position in query.proto's QueryService (the grpc tests call every one of them).
   MarkMethodCallback(0, NewStrictUnaryHandler(this, &QueryServiceImpl::GetLiveCounts));
@@ -629,6 +630,14 @@ grpc::ServerWriteReactor<v1::LiveCounts>* QueryServiceImpl::WatchLiveCounts(
   std::lock_guard lock(watchers_mu_);
   if (watches_stopped_) {
     return new Refused({grpc::StatusCode::UNAVAILABLE, "server is shutting down"});
+  }
+  if (watchers_.size() >= max_watchers_) {
+    LogLine("watch_refused")
+        .Add("open_watches", static_cast<uint64_t>(watchers_.size()))
+        .Add("code", static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED))
+        .Warn();
+    return new Refused(
+        {grpc::StatusCode::RESOURCE_EXHAUSTED, "too many live-count watchers; retry with backoff"});
   }
   auto* watcher = new LiveWatchReactor(*this, region->number);
   watchers_.insert(watcher);

@@ -51,9 +51,11 @@ class QueryServiceImpl final : public v1::QueryService::CallbackService {
 
   // `authorizer` (default: everyone allowed): reads need the query role, publishing admin.
   // `feed` (may be null: every read goes to the database) must outlive the service.
+  // `max_watchers`: open WatchLiveCounts streams at most (more: RESOURCE_EXHAUSTED); each one
+  // may have a read queued beyond the workers' queue (WorkerPool::SubmitAlways).
   QueryServiceImpl(WorkerPool<QueryBackend>& backends, const core::ReferenceData& reference,
                    Clock clock, std::shared_ptr<const Authorizer> authorizer = nullptr,
-                   storage::PgCountsFeed* feed = nullptr);
+                   storage::PgCountsFeed* feed = nullptr, size_t max_watchers = 1024);
   ~QueryServiceImpl() override;
 
   grpc::ServerUnaryReactor* GetLiveCounts(grpc::CallbackServerContext* context,
@@ -122,6 +124,7 @@ class QueryServiceImpl final : public v1::QueryService::CallbackService {
   std::map<core::Date, std::shared_ptr<const core::FiguresBuilder>> builders_;
   std::mutex watchers_mu_;
   std::set<LiveWatchReactor*> watchers_;
+  const size_t max_watchers_;
   bool watches_stopped_ = false;
 };
 

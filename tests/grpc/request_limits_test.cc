@@ -287,6 +287,54 @@ TEST(RequestLimits, QueryReadsBeyondTheWorkersQueueAreResourceExhausted) {
   }
 }
 
+// Watchers are bounded too (each may have a read queued past the workers' queue): beyond
+// --max-watchers a watch is refused with RESOURCE_EXHAUSTED, and one that ends makes room.
+TEST(RequestLimits, WatchersBeyondTheLimitAreResourceExhausted) {
+  testing::TestDatabase db;
+  testing::TestServers servers(db.url(), {.max_watchers = 2});
+  auto stub = servers.QueryStub();
+  struct Watch {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<v1::LiveCounts>> reader;
+    v1::LiveCounts first;
+    bool opened = false;
+  };
+  auto open = [&](Watch& w) {
+    w.ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+    v1::WatchLiveCountsRequest req;
+    req.set_region("29");
+    w.reader = stub->WatchLiveCounts(&w.ctx, req);
+    w.opened = w.reader->Read(&w.first);
+  };
+  Watch a, b, c;
+  open(a);
+  open(b);
+  ASSERT_TRUE(a.opened);
+  ASSERT_TRUE(b.opened);
+  open(c);
+  EXPECT_FALSE(c.opened);
+  const grpc::Status refused = c.reader->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  // One ends; the service lets go of it once gRPC has called its OnDone.
+  a.ctx.TryCancel();
+  (void)a.reader->Finish();
+  bool reopened = false;
+  for (int i = 0; i < 100 && !reopened; ++i) {
+    Watch d;
+    open(d);
+    reopened = d.opened;
+    if (reopened) {
+      d.ctx.TryCancel();
+    } else {
+      std::this_thread::sleep_for(50ms);
+    }
+    (void)d.reader->Finish();
+  }
+  EXPECT_TRUE(reopened);
+  b.ctx.TryCancel();
+  (void)b.reader->Finish();
+}
+
 TEST(RequestLimits, WatchersAreServedWhenTheQueryQueueIsFull) {
   testing::TestDatabase db;
   // No read model: watchers and live-count calls read the database, on two workers with room

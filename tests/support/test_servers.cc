@@ -37,7 +37,7 @@ TestServers::TestServers(const std::string& url, TestServerOptions options) {
   feed_ = std::make_unique<storage::PgCountsFeed>(url);
   query_ = std::make_unique<service::QueryServiceImpl>(
       *backends_, reference, options.query_clock ? options.query_clock : Now,
-      options.query_authorizer, options.read_model ? feed_.get() : nullptr);
+      options.query_authorizer, options.read_model ? feed_.get() : nullptr, options.max_watchers);
   feed_->Start([this] { query_->NotifyChanged(); });
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);

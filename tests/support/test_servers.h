@@ -32,6 +32,8 @@ struct TestServerOptions {
   bool read_model = true;
   // Query jobs that may wait for a database worker (0: every database read is refused).
   size_t query_queue_capacity = 256;
+  // Open WatchLiveCounts streams at most.
+  size_t max_watchers = 1024;
   // Roles of callers of the query service (null: everyone may call everything).
   std::shared_ptr<const service::Authorizer> query_authorizer;
 };
