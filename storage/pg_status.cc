@@ -19,8 +19,9 @@ absl::Status StatusFromCurrentException() {
   } catch (const pqxx::transaction_rollback&) {
     return absl::AbortedError("database: transaction rolled back (serialization failure)");
   } catch (const pqxx::insufficient_privilege& e) {
-    return absl::PermissionDeniedError("database: insufficient privilege (SQLSTATE " +
-                                       e.sqlstate() + ")");
+    // libpqxx leaves the SQLSTATE empty for some of these (e.g. a function it may not execute).
+    const std::string state = e.sqlstate().empty() ? "42501" : e.sqlstate();
+    return absl::PermissionDeniedError("database: insufficient privilege (SQLSTATE " + state + ")");
   } catch (const pqxx::sql_error& e) {
     // 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now, 08xxx connection;
     // 25006 read-only transaction: a server that is (now) a standby, e.g. the old primary after

@@ -12,6 +12,7 @@
 #include "storage/pg_counter_folder.h"
 #include "storage/pg_counts_reader.h"
 #include "storage/pg_publication_store.h"
+#include "storage/pg_status.h"
 #include "tests/support/test_database.h"
 
 namespace sonar {
@@ -78,6 +79,22 @@ TEST(LeastPrivilege, IngestRoleWritesEventsButCannotChangeSchemaOrReadPublicatio
   EXPECT_TRUE(Denied(url, "SELECT * FROM publication_figures"));
   EXPECT_TRUE(Denied(url, "SELECT * FROM rejected_events"));
   EXPECT_TRUE(Denied(url, "DELETE FROM events"));
+}
+
+// What the services make of a refusal: PERMISSION_DENIED with its SQLSTATE (libpqxx 6.4 leaves
+// the SQLSTATE of insufficient_privilege empty; the message said "(SQLSTATE )").
+TEST(LeastPrivilege, ARefusedStatementIsPermissionDeniedWithItsSqlstate) {
+  testing::TestDatabase db;
+  const std::string url = LoginAs(db, "sonar_query");
+  absl::Status status;
+  try {
+    pqxx::connection conn(url);
+    pqxx::nontransaction(conn).exec("DELETE FROM events");
+  } catch (...) {
+    status = storage::StatusFromCurrentException();
+  }
+  EXPECT_TRUE(absl::IsPermissionDenied(status)) << status;
+  EXPECT_EQ(status.message(), "database: insufficient privilege (SQLSTATE 42501)");
 }
 
 TEST(LeastPrivilege, QueryRoleReadsCountersAndPublishesButCannotWriteEvents) {
