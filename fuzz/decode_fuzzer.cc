@@ -17,6 +17,7 @@
 #include "core/reference_data.h"
 #include "core/validation.h"
 #include "google/protobuf/stubs/logging.h"
+#include "ingest/pseudonymizer.h"
 #include "service/proto_mapping.h"
 #include "sonar/v1/ingest.pb.h"
 
@@ -46,10 +47,21 @@ void CheckQuarantine(const sonar::v1::Event& in) {
   sonar::v1::Event back;
   if (!back.ParseFromString(payload)) Fail("quarantine payload does not parse");
   const std::string& ref = back.client_ref();
-  if (ref.empty()) return;
-  if (sonar::core::LooksLikeBsn(ref)) Fail("quarantine payload keeps a BSN-like client_ref");
-  if (ref != in.client_ref()) Fail("quarantine payload changed the client_ref");
-  if (ref.size() < 16 || ref.size() > 128) Fail("quarantine payload keeps an invalid client_ref");
+  if (!ref.empty()) {
+    if (sonar::core::LooksLikeBsn(ref)) Fail("quarantine payload keeps a BSN-like client_ref");
+    if (ref != in.client_ref()) Fail("quarantine payload changed the client_ref");
+    if (ref.size() < 16 || ref.size() > 128) Fail("quarantine payload keeps an invalid client_ref");
+  }
+  // With a pseudonymizer, what is kept is the pseudonym of what was kept without one.
+  static const auto* pseudonymizer = new sonar::ingest::Pseudonymizer(
+      *sonar::ingest::Pseudonymizer::FromKey(std::string(32, 'k')));
+  sonar::v1::Event keyed;
+  if (!keyed.ParseFromString(sonar::service::QuarantinePayload(in, pseudonymizer))) {
+    Fail("pseudonymised quarantine payload does not parse");
+  }
+  if (keyed.client_ref() != (ref.empty() ? std::string() : pseudonymizer->Apply(ref))) {
+    Fail("pseudonymised quarantine payload keeps something else than the pseudonym");
+  }
 }
 
 void CheckRoundTrip(const sonar::core::Event& e) {
