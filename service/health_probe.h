@@ -2,7 +2,8 @@
 // runs on a thread of its own every `period`, and the probe is healthy only while the last check
 // passed and ended less than `stale_after` ago. So a check that hangs (a database host that
 // stopped answering: libpq then waits for TCP, minutes) reads as unhealthy within `stale_after`,
-// and the thread that waits for SIGTERM is never the one stuck in it.
+// and the thread that waits for SIGTERM is not the one stuck in it (except for the first check,
+// which the constructor runs, at start-up, where connecting to the database comes first anyway).
 #pragma once
 
 #include <chrono>

@@ -1,7 +1,7 @@
 // A fixed set of threads, each owning one Resource (e.g. a database reader), running submitted
 // jobs in order. Used where gRPC callbacks must not block: the callback submits, a worker does the
-// blocking work and finishes the RPC. Bounded: Submit refuses once `capacity` jobs wait;
-// SubmitAlways does not, for jobs whose number is bounded otherwise.
+// blocking work and finishes the RPC. Bounded: Submit refuses once `capacity` of its jobs wait;
+// SubmitAlways does not (and its jobs do not count), for jobs whose number is bounded otherwise.
 #pragma once
 
 #include <condition_variable>
@@ -29,11 +29,12 @@ class WorkerPool final {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // Queues `job`; false when `capacity` jobs wait already, or after Shutdown.
+  // Queues `job`; false when `capacity` jobs queued by Submit wait already, or after Shutdown.
   [[nodiscard]] bool Submit(Job job) { return Enqueue(std::move(job), true); }
 
   // Queues `job` however many wait; false only after Shutdown. For jobs that must not be lost to
-  // a full queue and whose number the caller bounds (e.g. at most one per open stream).
+  // a full queue and whose number the caller bounds (e.g. at most one per open stream); they do
+  // not count against Submit's capacity, so they cannot crowd bounded jobs out.
   [[nodiscard]] bool SubmitAlways(Job job) { return Enqueue(std::move(job), false); }
 
   // True once Shutdown began: a refused job was refused for that, not for a full queue.
@@ -58,8 +59,9 @@ class WorkerPool final {
   bool Enqueue(Job job, bool bounded) {
     {
       std::lock_guard lock(mu_);
-      if (stopping_ || (bounded && jobs_.size() >= capacity_)) return false;
-      jobs_.push_back(std::move(job));
+      if (stopping_ || (bounded && bounded_waiting_ >= capacity_)) return false;
+      jobs_.push_back({std::move(job), bounded});
+      if (bounded) ++bounded_waiting_;
     }
     cv_.notify_one();
     return true;
@@ -72,7 +74,8 @@ class WorkerPool final {
         std::unique_lock lock(mu_);
         cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
         if (jobs_.empty()) return;
-        job = std::move(jobs_.front());
+        job = std::move(jobs_.front().job);
+        if (jobs_.front().bounded) --bounded_waiting_;
         jobs_.pop_front();
       }
       job(resource);
@@ -82,7 +85,12 @@ class WorkerPool final {
   const size_t capacity_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job> jobs_;
+  struct Queued {
+    Job job;
+    bool bounded = true;
+  };
+  std::deque<Queued> jobs_;
+  size_t bounded_waiting_ = 0;  // of jobs_, those queued by Submit
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

@@ -1,31 +1,54 @@
 #include "storage/pg_connection.h"
 
+#include <libpq-fe.h>
+
 #include <pqxx/pqxx>
+#include <set>
+#include <string_view>
 
 namespace sonar::storage {
+
+namespace {
+
+// key='value', as a libpq keyword/value string quotes it.
+void AppendKeyword(std::string& out, std::string_view key, std::string_view value) {
+  if (!out.empty()) out += ' ';
+  out.append(key);
+  out += "='";
+  for (char c : value) {
+    if (c == '\\' || c == '\'') out += '\\';
+    out += c;
+  }
+  out += '\'';
+}
+
+}  // namespace
 
 std::string WithClientTimeouts(const std::string& url) {
   static constexpr std::pair<const char*, const char*> kLimits[] = {{"keepalives_idle", "30"},
                                                                     {"keepalives_interval", "10"},
                                                                     {"keepalives_count", "3"},
                                                                     {"tcp_user_timeout", "60000"}};
-  const bool uri = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
-  std::string out = url;
+  // libpq's own parser (URIs with percent-encoding, keyword/value strings with quoting) says what
+  // the URL sets; it is written back as a keyword/value string with the limits it leaves out.
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+  if (options == nullptr) {
+    if (error != nullptr) PQfreemem(error);
+    return url;  // libpq says what is wrong with it when it connects
+  }
+  std::string out;
+  std::set<std::string_view> given;
+  for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    AppendKeyword(out, o->keyword, o->val);
+    for (const auto& [key, value] : kLimits) {
+      if (std::string_view(o->keyword) == key) given.insert(key);
+    }
+  }
+  PQconninfoFree(options);
   for (const auto& [key, value] : kLimits) {
-    // A key the caller set stays as set (keyword/value strings may put spaces around '=').
-    const std::string k = key;
-    bool set = false;
-    for (size_t at = url.find(k); at != std::string::npos && !set; at = url.find(k, at + 1)) {
-      const bool starts = at == 0 || url[at - 1] == '?' || url[at - 1] == '&' || url[at - 1] == ' ';
-      const size_t eq = url.find_first_not_of(' ', at + k.size());
-      set = starts && eq != std::string::npos && url[eq] == '=';
-    }
-    if (set) continue;
-    if (uri) {
-      out += (out.find('?') == std::string::npos ? "?" : "&") + k + "=" + value;
-    } else {
-      out += (out.empty() ? "" : " ") + k + "=" + value;
-    }
+    if (!given.contains(key)) AppendKeyword(out, key, value);
   }
   return out;
 }
@@ -36,7 +59,20 @@ pqxx::connection& PgConnection::Get() {
   if (conn_ && conn_->is_open() && !broken_) return *conn_;
   conn_.reset();
   broken_ = false;
-  conn_ = std::make_unique<pqxx::connection>(url_);
+  auto conn = std::make_unique<pqxx::connection>(url_);
+  // The server's side of the same limits, where the URL's options, the role and the database
+  // leave them at their defaults: a session whose client died is ended within about a minute
+  // instead of holding its locks for the OS's two hours of TCP keepalive, and a transaction left
+  // idle by its client (ours never are for long) ends after a minute. The TCP ones do nothing on
+  // a Unix socket.
+  pqxx::nontransaction(*conn).exec(R"sql(
+SELECT set_config(s.name, v.value, false)
+FROM pg_settings AS s
+JOIN (VALUES ('tcp_keepalives_idle', '30'), ('tcp_keepalives_interval', '10'),
+             ('tcp_keepalives_count', '3'), ('tcp_user_timeout', '60000'),
+             ('idle_in_transaction_session_timeout', '60000')) AS v(name, value) USING (name)
+WHERE s.source = 'default')sql");
+  conn_ = std::move(conn);
   ++generation_;
   return *conn_;
 }

@@ -8,13 +8,16 @@
 
 namespace sonar::storage {
 
-// `url` (a libpq URI or keyword/value string) with client-side limits added where it sets none:
-// TCP keepalives (idle 30 s, then every 10 s, 3 probes) and tcp_user_timeout 60 s. Without them
-// a connection to a database host that stops answering (a partition, a frozen VM) waits for TCP
-// for many minutes: a batch in its transaction would get neither an ack nor an error.
+// `url` (a libpq URI or keyword/value string), as a keyword/value string with client-side limits
+// added where it sets none: TCP keepalives (idle 30 s, then every 10 s, 3 probes) and
+// tcp_user_timeout 60 s. Without them a connection to a database host that stops answering (a
+// partition, a frozen VM) waits for TCP for many minutes: a batch in its transaction would get
+// neither an ack nor an error. A string libpq cannot parse is returned as it is.
 [[nodiscard]] std::string WithClientTimeouts(const std::string& url);
 
-// One lazily (re)connected PostgreSQL connection (to WithClientTimeouts(url)).
+// One lazily (re)connected PostgreSQL connection (to WithClientTimeouts(url); each new session
+// also gets the server's side of those limits, and idle_in_transaction_session_timeout 60 s,
+// where the URL, role and database leave them at their defaults).
 class PgConnection final {
  public:
   explicit PgConnection(std::string url);

@@ -14,9 +14,14 @@ constexpr const char* kUnlock = "SELECT pg_advisory_unlock(hashtext('sonar.publi
 // seq (storage/pg_batch_store.cc, kNextSeq). Holding it exclusively, a publisher knows that every
 // seq taken so far belongs to a transaction that has ended; new ones wait until it lets go, right
 // after its snapshot. So the highest seq in the snapshot is a watermark.
-// (The two-key form: a key space of its own, apart from sonar.publish's one-key lock.)
+// (The two-key form: a key space of its own, apart from sonar.publish's one-key lock.) The wait
+// is bounded: while it waits, new ingest transactions queue behind it, so one that does not end
+// (the session of a client that died, which the server has not noticed yet) would stop all
+// ingest. After 5 s it gives up with SQLSTATE 55P03 (UNAVAILABLE: publish again).
 constexpr const char* kQuiesceIngest =
-    "SELECT pg_advisory_lock(hashtext('sonar'), hashtext('ingest_position'))";
+    "SET lock_timeout = '5s'; "
+    "SELECT pg_advisory_lock(hashtext('sonar'), hashtext('ingest_position')); "
+    "RESET lock_timeout";
 constexpr const char* kResumeIngest =
     "SELECT pg_advisory_unlock(hashtext('sonar'), hashtext('ingest_position'))";
 
@@ -74,13 +79,15 @@ absl::StatusOr<PublicationInfo> PgPublicationStore::Publish(core::Quarter quarte
     // Locked before the snapshot is taken, so a waiting publisher sees the previous revision.
     pqxx::nontransaction(conn).exec(kLock);
     locked = true;
-    // Waits for the ingest transactions in progress (new ones wait for the snapshot: ingest
-    // pauses for about one transaction's time).
+    // Waits for the ingest transactions in progress; new ones wait until the snapshot is taken,
+    // so ingest pauses for the longest transaction in progress and one round trip.
     pqxx::nontransaction(conn).exec(kQuiesceIngest);
     {
       pqxx::transaction<pqxx::isolation_level::repeatable_read> tx(conn);
+      // The transaction's snapshot is taken as its first statement starts, i.e. still under the
+      // lock; it lets ingest go on at once, before the reads.
+      tx.exec(kResumeIngest);
       const pqxx::row snap = tx.exec_params1(kSnapshot, quarter.Index());
-      tx.exec(kResumeIngest);  // the snapshot is taken: ingest may go on
       info.ingest_position = snap[0].as<int64_t>();
       info.batches_included = snap[1].as<int64_t>();
       info.revision = snap[2].as<int>();

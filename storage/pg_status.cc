@@ -28,7 +28,9 @@ absl::Status StatusFromCurrentException() {
     // a failover. Callers drop the connection on UNAVAILABLE, so the next one may reach the new
     // primary (a URL with target_session_attrs=read-write makes sure of it).
     const std::string state = e.sqlstate();
-    if (state.rfind("57P", 0) == 0 || state.rfind("08", 0) == 0 || state == "25006") {
+    // 55P03 lock not available: a bounded lock wait (lock_timeout) ran out; try again.
+    if (state.rfind("57P", 0) == 0 || state.rfind("08", 0) == 0 || state == "25006" ||
+        state == "55P03") {
       return absl::UnavailableError("database: unavailable (SQLSTATE " + state + ")");
     }
     return absl::InternalError("database: error (SQLSTATE " + state + ")");

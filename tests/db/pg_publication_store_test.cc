@@ -54,5 +54,37 @@ TEST(PgPublicationStore, FailureAfterTheCommitStillAnswersTheStoredRevision) {
   }
 }
 
+// An ingest transaction that does not end (a dead client's session the server has not noticed
+// yet) would stop all ingest while a publisher waits for it: the wait is bounded, publishing
+// answers UNAVAILABLE, and ingest goes on.
+TEST(PgPublicationStore, PublishingGivesUpOnAnIngestTransactionThatDoesNotEnd) {
+  testing::TestDatabase db;
+  pqxx::connection stuck_conn(db.url());
+  pqxx::work stuck(stuck_conn);
+  stuck.exec("SELECT pg_advisory_xact_lock_shared(hashtext('sonar'), hashtext('ingest_position'))");
+  storage::PgConnection primary(db.url());
+  storage::PgPublicationStore publications(primary);
+  const auto before = std::chrono::steady_clock::now();
+  auto refused = publications.Publish({2022, 3}, NoFigures);
+  const auto waited = std::chrono::steady_clock::now() - before;
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(absl::IsUnavailable(refused.status())) << refused.status();
+  EXPECT_NE(refused.status().message().find("55P03"), std::string::npos) << refused.status();
+  EXPECT_GE(waited, 4s);
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM publications"), "0");
+  // Nothing of the attempt is left to block ingest: another ingest transaction takes the lock.
+  {
+    pqxx::connection conn(db.url());
+    pqxx::work other(conn);
+    other.exec("SET LOCAL lock_timeout = '2s'");
+    other.exec(
+        "SELECT pg_advisory_xact_lock_shared(hashtext('sonar'), hashtext('ingest_position'))");
+  }
+  stuck.commit();
+  auto published = publications.Publish({2022, 3}, NoFigures);
+  ASSERT_TRUE(published.ok()) << published.status();
+  EXPECT_EQ(published->revision, 1);
+}
+
 }  // namespace
 }  // namespace sonar
