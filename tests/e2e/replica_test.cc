@@ -12,6 +12,7 @@
 #include "tests/support/process.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_database.h"
+#include "tests/support/test_servers.h"
 
 namespace sonar {
 namespace {
@@ -107,14 +108,7 @@ TEST(Replica, QueryServiceOnAStreamingReplicaFollowsThePrimary) {
     EXPECT_EQ(tx.exec1("SELECT count(*) FROM publications")[0].as<int>(), 0);
   }
   auto latest = [&](bool fresh) {
-    grpc::ClientContext ctx;
-    v1::GetQuarterReportRequest req;
-    req.set_region("29");
-    req.set_quarter("2022-Q3");
-    req.set_fresh(fresh);
-    v1::QuarterReport out;
-    const grpc::Status s = stub->GetQuarterReport(&ctx, req, &out);
-    EXPECT_TRUE(s.ok()) << s.error_message();
+    const v1::QuarterReport out = testing::GetReport(*stub, "29", "2022-Q3", fresh);
     return std::to_string(out.status()) + "/" + std::to_string(out.revision()) + "/" +
            std::to_string(out.region().register_total());
   };

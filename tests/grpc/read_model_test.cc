@@ -126,14 +126,7 @@ TEST(ReadModel, PublicationByAnotherProcessReplacesTheCachedLatestRevision) {
     return out.revision();
   };
   auto status_of = [&](bool fresh) {
-    auto stub = reader.QueryStub();
-    grpc::ClientContext ctx;
-    v1::GetQuarterReportRequest req;
-    req.set_region("29");
-    req.set_quarter("2022-Q3");
-    req.set_fresh(fresh);
-    v1::QuarterReport out;
-    EXPECT_TRUE(stub->GetQuarterReport(&ctx, req, &out).ok());
+    const v1::QuarterReport out = testing::GetReport(*reader.QueryStub(), "29", "2022-Q3", fresh);
     return std::to_string(out.status()) + "/" + std::to_string(out.revision());
   };
   const std::string published1 =

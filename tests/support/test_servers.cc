@@ -86,6 +86,19 @@ v1::RenderedReport TestServers::Render(const std::string& region, const std::str
   return resp;
 }
 
+v1::QuarterReport GetReport(v1::QueryService::Stub& stub, const std::string& region,
+                            const std::string& quarter, bool fresh) {
+  grpc::ClientContext ctx;
+  v1::GetQuarterReportRequest req;
+  req.set_region(region);
+  req.set_quarter(quarter);
+  req.set_fresh(fresh);
+  v1::QuarterReport out;
+  const grpc::Status s = stub.GetQuarterReport(&ctx, req, &out);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return out;
+}
+
 std::unique_ptr<v1::QueryService::Stub> TestServers::QueryStub() const {
   return v1::QueryService::NewStub(
       grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));

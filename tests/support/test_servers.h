@@ -76,4 +76,9 @@ class TestServers final {
   int port_ = 0;
 };
 
+// GetQuarterReport (the published figures, or provisional when none) of `region` and `quarter`
+// from any query service; fails the test unless OK.
+[[nodiscard]] v1::QuarterReport GetReport(v1::QueryService::Stub& stub, const std::string& region,
+                                          const std::string& quarter, bool fresh);
+
 }  // namespace sonar::testing
