@@ -3,6 +3,8 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "storage/pg_connection.h"
+
 namespace sonar::service {
 
 using Clock = std::chrono::steady_clock;
@@ -52,6 +54,12 @@ HealthProbe::~HealthProbe() {
   } else {
     thread_.detach();  // stuck in a check; it ends with it (or with the process)
   }
+}
+
+std::unique_ptr<HealthProbe> HealthProbe::OfDatabase(const std::string& database_url) {
+  return std::make_unique<HealthProbe>(
+      [conn = std::make_shared<storage::PgConnection>(database_url)] { return conn->Ping(); },
+      std::chrono::seconds(1), std::chrono::seconds(3));
 }
 
 bool HealthProbe::Healthy() const {

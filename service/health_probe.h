@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
 #include <thread>
 
 namespace sonar::service {
@@ -26,6 +27,10 @@ class HealthProbe final {
   HealthProbe& operator=(const HealthProbe&) = delete;
 
   [[nodiscard]] bool Healthy() const;
+
+  // The servers' probe: `SELECT 1` on its own connection to `database_url` every second,
+  // unhealthy when the last one failed or has not answered for 3 s (docs/operations.md).
+  [[nodiscard]] static std::unique_ptr<HealthProbe> OfDatabase(const std::string& database_url);
 
  private:
   struct State;

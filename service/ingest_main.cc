@@ -132,10 +132,7 @@ int main(int argc, char** argv) {
                                              .max_streams = max_streams,
                                              .max_inflight_bytes = max_inflight_bytes},
                                             security->authorizer);
-  // `SELECT 1` every second on a thread of its own; a check that hangs is unhealthy after 3 s.
-  service::HealthProbe health(
-      [conn = std::make_shared<storage::PgConnection>(database_url)] { return conn->Ping(); },
-      std::chrono::seconds(1), std::chrono::seconds(3));
+  const auto health = service::HealthProbe::OfDatabase(database_url);
   service::CounterFoldLoop folding(database_url, std::chrono::milliseconds(fold_interval_ms));
   folding.Start();
 
@@ -144,7 +141,7 @@ int main(int argc, char** argv) {
   service::FoldStats last_folds;
   service::ServerHooks hooks;
   hooks.services = {&ingest_service};
-  hooks.healthy = [&] { return health.Healthy(); };
+  hooks.healthy = [&] { return health->Healthy(); };
   hooks.drain = [&](std::chrono::milliseconds grace) {
     const bool all = ingest_service.Drain(grace);
     pipeline.Shutdown();

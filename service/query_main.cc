@@ -88,10 +88,7 @@ int main(int argc, char** argv) {
       },
       security->authorizer, &feed, static_cast<size_t>(max_watchers));
   feed.Start([&] { query_service.NotifyChanged(); });
-  // `SELECT 1` every second on a thread of its own; a check that hangs is unhealthy after 3 s.
-  service::HealthProbe health(
-      [conn = std::make_shared<storage::PgConnection>(read_url)] { return conn->Ping(); },
-      std::chrono::seconds(1), std::chrono::seconds(3));
+  const auto health = service::HealthProbe::OfDatabase(read_url);
 
   service::ServerHooks hooks;
   hooks.services = {&query_service};
@@ -117,7 +114,7 @@ int main(int argc, char** argv) {
     }
     reported = now;
   };
-  hooks.healthy = [&] { return health.Healthy(); };
+  hooks.healthy = [&] { return health->Healthy(); };
   hooks.drain = [&](std::chrono::milliseconds) {
     feed.Stop();
     query_service.StopWatches();

@@ -22,13 +22,35 @@ void AppendKeyword(std::string& out, std::string_view key, std::string_view valu
   out += '\'';
 }
 
+// The connection limits, each as the client's libpq keyword (none: server only) and the server's
+// setting of the same name, with one value for both sides.
+struct Limit {
+  const char* client;
+  const char* server;
+  const char* value;
+};
+constexpr Limit kLimits[] = {
+    {"keepalives_idle", "tcp_keepalives_idle", "30"},
+    {"keepalives_interval", "tcp_keepalives_interval", "10"},
+    {"keepalives_count", "tcp_keepalives_count", "3"},
+    {"tcp_user_timeout", "tcp_user_timeout", "60000"},
+    {nullptr, "idle_in_transaction_session_timeout", "60000"},
+};
+
+// Sets the server's side of kLimits in a session, where the URL's options, the role and the
+// database leave them at their defaults.
+std::string ServerLimitsStatement() {
+  std::string values;
+  for (const Limit& l : kLimits) {
+    values += std::string(values.empty() ? "" : ", ") + "('" + l.server + "', '" + l.value + "')";
+  }
+  return "SELECT set_config(s.name, v.value, false) FROM pg_settings AS s JOIN (VALUES " + values +
+         ") AS v(name, value) USING (name) WHERE s.source = 'default'";
+}
+
 }  // namespace
 
 std::string WithClientTimeouts(const std::string& url) {
-  static constexpr std::pair<const char*, const char*> kLimits[] = {{"keepalives_idle", "30"},
-                                                                    {"keepalives_interval", "10"},
-                                                                    {"keepalives_count", "3"},
-                                                                    {"tcp_user_timeout", "60000"}};
   // libpq's own parser (URIs with percent-encoding, keyword/value strings with quoting) says what
   // the URL sets; it is written back as a keyword/value string with the limits it leaves out.
   char* error = nullptr;
@@ -42,13 +64,13 @@ std::string WithClientTimeouts(const std::string& url) {
   for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
     if (o->val == nullptr) continue;
     AppendKeyword(out, o->keyword, o->val);
-    for (const auto& [key, value] : kLimits) {
-      if (std::string_view(o->keyword) == key) given.insert(key);
+    for (const Limit& l : kLimits) {
+      if (l.client != nullptr && std::string_view(o->keyword) == l.client) given.insert(l.client);
     }
   }
   PQconninfoFree(options);
-  for (const auto& [key, value] : kLimits) {
-    if (!given.contains(key)) AppendKeyword(out, key, value);
+  for (const Limit& l : kLimits) {
+    if (l.client != nullptr && !given.contains(l.client)) AppendKeyword(out, l.client, l.value);
   }
   return out;
 }
@@ -60,18 +82,12 @@ pqxx::connection& PgConnection::Get() {
   conn_.reset();
   broken_ = false;
   auto conn = std::make_unique<pqxx::connection>(url_);
-  // The server's side of the same limits, where the URL's options, the role and the database
-  // leave them at their defaults: a session whose client died is ended within about a minute
+  // The server's side of the limits: a session whose client died is ended within about a minute
   // instead of holding its locks for the OS's two hours of TCP keepalive, and a transaction left
   // idle by its client (ours never are for long) ends after a minute. The TCP ones do nothing on
   // a Unix socket.
-  pqxx::nontransaction(*conn).exec(R"sql(
-SELECT set_config(s.name, v.value, false)
-FROM pg_settings AS s
-JOIN (VALUES ('tcp_keepalives_idle', '30'), ('tcp_keepalives_interval', '10'),
-             ('tcp_keepalives_count', '3'), ('tcp_user_timeout', '60000'),
-             ('idle_in_transaction_session_timeout', '60000')) AS v(name, value) USING (name)
-WHERE s.source = 'default')sql");
+  static const std::string server_limits = ServerLimitsStatement();
+  pqxx::nontransaction(*conn).exec(server_limits);
   conn_ = std::move(conn);
   ++generation_;
   return *conn_;
