@@ -50,6 +50,10 @@ bool LooksLikeBsn(std::string_view client_ref) {
   return digits == 8 || digits == 9;
 }
 
+bool HasPseudonymShape(std::string_view client_ref) {
+  return client_ref.size() >= 16 && client_ref.size() <= 128 && AllOf(client_ref, IsClientRefChar);
+}
+
 std::optional<Rejection> RejectBsn(std::string_view client_ref) {
   if (!LooksLikeBsn(client_ref)) return std::nullopt;
   return Rejection{"probable_bsn", "client_ref looks like a BSN; send the pseudonym, never a BSN"};
@@ -64,8 +68,7 @@ std::optional<Rejection> ValidateEvent(const Event& e, Instant now,
   if (e.source.empty() || e.source.size() > 64 || !AllOf(e.source, IsLowerSourceChar)) {
     return Rejection{"invalid_source", "source must be 1-64 characters of [a-z0-9._-]"};
   }
-  if (e.client_ref.size() < 16 || e.client_ref.size() > 128 ||
-      !AllOf(e.client_ref, IsClientRefChar)) {
+  if (!HasPseudonymShape(e.client_ref)) {
     return Rejection{"invalid_client_ref",
                      "client_ref must be a pseudonym of 16-128 characters of [A-Za-z0-9_=+/-]"};
   }

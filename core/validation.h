@@ -23,6 +23,9 @@ inline constexpr std::chrono::minutes kMaxClockSkew{5};
 
 // True if `client_ref` looks like a BSN: 8 or 9 digits, ignoring separators around them.
 [[nodiscard]] bool LooksLikeBsn(std::string_view client_ref);
+// True if `client_ref` has a pseudonym's shape: 16-128 characters of [A-Za-z0-9_=+/-] (a BSN-like
+// value is refused before this is asked, see RejectBsn).
+[[nodiscard]] bool HasPseudonymShape(std::string_view client_ref);
 // The rejection of a BSN-like client_ref ("probable_bsn", telling the producer to send the
 // pseudonym), nullopt for any other. Checked before everything else about an event, so the
 // producer learns of the BSN whatever else is wrong with it.

@@ -114,11 +114,7 @@ ingest::IncomingEvent DecodeEvent(const v1::Event& in) {
 
 std::string QuarantinePayload(const v1::Event& event, const ingest::Pseudonymizer* pseudonymizer) {
   const std::string& ref = event.client_ref();
-  const bool pseudonym_shape = !core::LooksLikeBsn(ref) && ref.size() >= 16 && ref.size() <= 128 &&
-                               std::all_of(ref.begin(), ref.end(), [](char c) {
-                                 return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
-                                        c == '=' || c == '+' || c == '/' || c == '-';
-                               });
+  const bool pseudonym_shape = !core::LooksLikeBsn(ref) && core::HasPseudonymShape(ref);
   if (pseudonym_shape && pseudonymizer == nullptr) return event.SerializeAsString();
   v1::Event kept = event;
   if (pseudonym_shape) {
